@@ -1,0 +1,150 @@
+//! The memtable: acknowledged rows not yet in segments, as Arrow batches per stream and hour.
+//! Rows enter it in WAL order; a frozen memtable holds exactly one contiguous `_seq` range.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use silt_storage::record::LogRecord;
+use silt_storage::schema::LogBatchBuilder;
+
+/// An active builder is sealed into a batch after this many rows, so queries can share it.
+pub const SEAL_ROWS: usize = 8192;
+pub const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// The rows of one stream and hour.
+#[derive(Default)]
+pub struct HourBuffer {
+    pub sealed: Vec<RecordBatch>,
+    active: Option<LogBatchBuilder>,
+    pub rows: usize,
+}
+
+impl HourBuffer {
+    fn append(&mut self, record: &LogRecord, seq: u64, observed_ns: i64) {
+        let builder = self.active.get_or_insert_with(|| LogBatchBuilder::with_capacity(SEAL_ROWS));
+        builder.append(record, seq, observed_ns);
+        self.rows += 1;
+        if builder.len() >= SEAL_ROWS {
+            self.sealed.push(builder.finish());
+        }
+    }
+
+    /// All rows as batches (seals the active builder).
+    pub fn into_batches(mut self) -> Vec<RecordBatch> {
+        if let Some(mut builder) = self.active.take() {
+            if !builder.is_empty() {
+                self.sealed.push(builder.finish());
+            }
+        }
+        self.sealed
+    }
+}
+
+/// Rows of one stream and hour in a frozen memtable.
+#[derive(Debug, Clone)]
+pub struct FrozenHour {
+    pub batches: Vec<RecordBatch>,
+    pub rows: usize,
+}
+
+/// A memtable being flushed: immutable batches covering one contiguous `_seq` range. It stays
+/// readable (and in the WAL) until the catalog commit of its segments.
+#[derive(Debug)]
+pub struct FrozenMemtable {
+    pub hours: BTreeMap<(String, i64), FrozenHour>,
+    pub seq: (u64, u64),
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+/// Rows of one tenant waiting for a flush.
+pub struct Memtable {
+    /// (stream, hour since the epoch) → rows.
+    pub hours: BTreeMap<(String, i64), HourBuffer>,
+    rows: usize,
+    bytes: usize,
+    first_seq: Option<u64>,
+    last_seq: Option<u64>,
+    created: Instant,
+}
+
+impl Default for Memtable {
+    fn default() -> Self {
+        Self { hours: BTreeMap::new(), rows: 0, bytes: 0, first_seq: None, last_seq: None, created: Instant::now() }
+    }
+}
+
+impl Memtable {
+    /// Adds the rows of one request; they get `_seq` from `first_seq` on.
+    pub fn insert(&mut self, stream: &str, records: &[LogRecord], first_seq: u64, observed_ns: i64) {
+        if records.is_empty() {
+            return;
+        }
+        if self.rows == 0 {
+            self.created = Instant::now();
+        }
+        for (i, record) in records.iter().enumerate() {
+            let hour = record.timestamp.unwrap_or(observed_ns).div_euclid(HOUR_NS);
+            let key = (stream.to_string(), hour);
+            let buffer = match self.hours.get_mut(&key) {
+                Some(b) => b,
+                None => self.hours.entry(key).or_default(),
+            };
+            buffer.append(record, first_seq + i as u64, observed_ns);
+            self.bytes += approximate_bytes(record);
+        }
+        self.rows += records.len();
+        self.first_seq.get_or_insert(first_seq);
+        self.last_seq = Some(first_seq + records.len() as u64 - 1);
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Approximate memory held, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Time since the first row arrived.
+    pub fn age(&self) -> std::time::Duration {
+        self.created.elapsed()
+    }
+
+    /// Seals every builder; `None` when empty.
+    pub fn freeze(self) -> Option<FrozenMemtable> {
+        let seq = self.seq_range()?;
+        let hours = self
+            .hours
+            .into_iter()
+            .map(|(key, buffer)| {
+                let rows = buffer.rows;
+                (key, FrozenHour { batches: buffer.into_batches(), rows })
+            })
+            .collect();
+        Some(FrozenMemtable { hours, seq, rows: self.rows, bytes: self.bytes })
+    }
+
+    /// The inclusive `_seq` range of the rows, if any.
+    pub fn seq_range(&self) -> Option<(u64, u64)> {
+        Some((self.first_seq?, self.last_seq?))
+    }
+}
+
+/// Bytes a record costs in the memtable: its strings plus fixed per-row overhead.
+pub fn approximate_bytes(record: &LogRecord) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    64 + record.message.len()
+        + opt(&record.level)
+        + opt(&record.service)
+        + opt(&record.host)
+        + opt(&record.trace_id)
+        + opt(&record.span_id)
+        + record.attributes.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>()
+}

@@ -1,0 +1,104 @@
+//! Which NDJSON keys name which fixed column: the alias table, its priorities, and how numeric
+//! level values are read under each level key.
+
+use super::level::NumericLevel;
+
+/// The fixed columns NDJSON aliases map to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Column {
+    Timestamp,
+    Level,
+    Message,
+    Service,
+    Host,
+    TraceId,
+    SpanId,
+}
+
+pub(super) const COLUMN_COUNT: usize = 7;
+pub(super) const COLUMNS: [Column; COLUMN_COUNT] = [
+    Column::Timestamp,
+    Column::Level,
+    Column::Message,
+    Column::Service,
+    Column::Host,
+    Column::TraceId,
+    Column::SpanId,
+];
+
+/// A key that names a fixed column: `priority` orders the aliases of one column (lower wins),
+/// `numeric_level` says how a numeric level value is read (`None`: numbers are not levels here).
+#[derive(Debug)]
+pub(super) struct Alias {
+    pub(super) key: &'static str,
+    pub(super) column: Column,
+    pub(super) priority: u8,
+    pub(super) numeric_level: Option<NumericLevel>,
+}
+
+const fn alias(
+    key: &'static str,
+    column: Column,
+    priority: u8,
+    numeric_level: Option<NumericLevel>,
+) -> Alias {
+    Alias {
+        key,
+        column,
+        priority,
+        numeric_level,
+    }
+}
+
+/// Every alias, in priority order per column.
+pub(super) static ALIASES: [Alias; 35] = [
+    alias("timestamp", Column::Timestamp, 0, None),
+    alias("@timestamp", Column::Timestamp, 1, None),
+    alias("ts", Column::Timestamp, 2, None),
+    alias("time", Column::Timestamp, 3, None),
+    alias("datetime", Column::Timestamp, 4, None),
+    alias("date", Column::Timestamp, 5, None),
+    alias("t", Column::Timestamp, 6, None),
+    alias("level", Column::Level, 0, Some(NumericLevel::Pino)),
+    alias("severity", Column::Level, 1, Some(NumericLevel::Syslog)),
+    alias("lvl", Column::Level, 2, Some(NumericLevel::Pino)),
+    alias("log.level", Column::Level, 3, None),
+    alias("severity_text", Column::Level, 4, None),
+    alias("loglevel", Column::Level, 5, None),
+    alias(
+        "syslog.severity",
+        Column::Level,
+        6,
+        Some(NumericLevel::Syslog),
+    ),
+    alias(
+        "severity_number",
+        Column::Level,
+        7,
+        Some(NumericLevel::Otlp),
+    ),
+    alias("message", Column::Message, 0, None),
+    alias("msg", Column::Message, 1, None),
+    alias("log", Column::Message, 2, None),
+    alias("text", Column::Message, 3, None),
+    alias("body", Column::Message, 4, None),
+    alias("service", Column::Service, 0, None),
+    alias("service.name", Column::Service, 1, None),
+    alias("service_name", Column::Service, 2, None),
+    alias("app", Column::Service, 3, None),
+    alias("host", Column::Host, 0, None),
+    alias("hostname", Column::Host, 1, None),
+    alias("host.name", Column::Host, 2, None),
+    alias("host.hostname", Column::Host, 3, None),
+    alias("trace_id", Column::TraceId, 0, None),
+    alias("traceId", Column::TraceId, 1, None),
+    alias("trace.id", Column::TraceId, 2, None),
+    alias("traceid", Column::TraceId, 3, None),
+    alias("span_id", Column::SpanId, 0, None),
+    alias("spanId", Column::SpanId, 1, None),
+    alias("span.id", Column::SpanId, 2, None),
+];
+
+pub(super) fn alias_of(key: &str) -> Option<&'static Alias> {
+    ALIASES.iter().find(|alias| alias.key == key)
+}

@@ -1,0 +1,292 @@
+//! Flattening one JSON object into dotted-key leaves in document order, streamed from serde_json
+//! without building a DOM; repeated keys resolved last-wins.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::aliases::{Alias, alias_of};
+
+/// Above this many fields, repeated keys are found with a hash map instead of pairwise compares.
+const MAX_FIELDS_FOR_LINEAR_DEDUP: usize = 32;
+
+/// Parses `text` as one JSON value; the fields of an object, or `None` when it is another value.
+///
+/// Nested objects become dotted keys, an empty nested object the leaf `{}`, arrays one leaf with
+/// their JSON text; `null` values are dropped. A repeated key keeps its last value.
+pub(super) fn flatten_json_object(text: &str) -> Result<Option<Vec<Field>>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let mut fields = Vec::new();
+    let is_object = TopLevel {
+        fields: &mut fields,
+    }
+    .deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    if !is_object {
+        return Ok(None);
+    }
+    drop_repeated_keys(&mut fields);
+    Ok(Some(fields))
+}
+
+/// A flattened leaf value.
+#[derive(Debug)]
+pub(super) enum JsonValue {
+    Str(String),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    /// JSON text kept as is: arrays and empty objects.
+    Raw(String),
+}
+
+impl JsonValue {
+    pub(super) fn into_text(self) -> String {
+        match self {
+            JsonValue::Str(s) | JsonValue::Raw(s) => s,
+            JsonValue::Int(n) => n.to_string(),
+            JsonValue::UInt(n) => n.to_string(),
+            JsonValue::Float(f) => {
+                serde_json::Number::from_f64(f).map_or_else(|| f.to_string(), |n| n.to_string())
+            }
+            JsonValue::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Field {
+    pub(super) key: FieldKey,
+    pub(super) value: JsonValue,
+}
+
+/// A flattened key: aliases point into the alias table so that they cost no allocation.
+#[derive(Debug)]
+pub(super) enum FieldKey {
+    Alias(&'static Alias),
+    Other(String),
+}
+
+impl FieldKey {
+    pub(super) fn as_str(&self) -> &str {
+        match self {
+            FieldKey::Alias(alias) => alias.key,
+            FieldKey::Other(key) => key,
+        }
+    }
+
+    pub(super) fn into_string(self) -> String {
+        match self {
+            FieldKey::Alias(alias) => alias.key.to_owned(),
+            FieldKey::Other(key) => key,
+        }
+    }
+}
+
+/// Keeps only the last field of each key, in the position of that last occurrence.
+fn drop_repeated_keys(fields: &mut Vec<Field>) {
+    let len = fields.len();
+    let keep: Vec<bool> = if len <= MAX_FIELDS_FOR_LINEAR_DEDUP {
+        let is_repeated = |i: usize| {
+            fields[i + 1..]
+                .iter()
+                .any(|later| later.key.as_str() == fields[i].key.as_str())
+        };
+        if !(0..len).any(is_repeated) {
+            return;
+        }
+        (0..len).map(|i| !is_repeated(i)).collect()
+    } else {
+        let mut last_index: HashMap<&str, usize> = HashMap::with_capacity(len);
+        for (index, field) in fields.iter().enumerate() {
+            last_index.insert(field.key.as_str(), index);
+        }
+        if last_index.len() == len {
+            return;
+        }
+        fields
+            .iter()
+            .enumerate()
+            .map(|(index, field)| last_index[field.key.as_str()] == index)
+            .collect()
+    };
+    let mut index = 0;
+    fields.retain(|_| {
+        index += 1;
+        keep[index - 1]
+    });
+}
+
+/// Accepts any JSON value; flattens an object into `fields` and reports whether it was one.
+struct TopLevel<'a> {
+    fields: &'a mut Vec<Field>,
+}
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        let mut prefix = String::new();
+        Flattener {
+            prefix: &mut prefix,
+            fields: self.fields,
+        }
+        .visit_map(map)?;
+        Ok(true)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+}
+
+/// Flattens one JSON value found under the key in `prefix` into `fields`.
+struct Flattener<'a> {
+    prefix: &'a mut String,
+    fields: &'a mut Vec<Field>,
+}
+
+impl Flattener<'_> {
+    fn push(self, value: JsonValue) {
+        let key = match alias_of(self.prefix) {
+            Some(alias) => FieldKey::Alias(alias),
+            None => FieldKey::Other(self.prefix.clone()),
+        };
+        self.fields.push(Field { key, value });
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Flattener<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Flattener<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let base_len = self.prefix.len();
+        let mut is_empty = true;
+        while map
+            .next_key_seed(KeyAppender {
+                prefix: self.prefix,
+                base_len,
+            })?
+            .is_some()
+        {
+            is_empty = false;
+            map.next_value_seed(Flattener {
+                prefix: self.prefix,
+                fields: self.fields,
+            })?;
+        }
+        self.prefix.truncate(base_len);
+        if is_empty && base_len > 0 {
+            self.push(JsonValue::Raw("{}".to_owned()));
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<serde_json::Value>()? {
+            items.push(item);
+        }
+        self.push(JsonValue::Raw(serde_json::Value::Array(items).to_string()));
+        Ok(())
+    }
+    fn visit_str<E>(self, value: &str) -> Result<(), E> {
+        self.push(JsonValue::Str(value.to_owned()));
+        Ok(())
+    }
+    fn visit_string<E>(self, value: String) -> Result<(), E> {
+        self.push(JsonValue::Str(value));
+        Ok(())
+    }
+    fn visit_i64<E>(self, value: i64) -> Result<(), E> {
+        self.push(JsonValue::Int(value));
+        Ok(())
+    }
+    fn visit_u64<E>(self, value: u64) -> Result<(), E> {
+        self.push(JsonValue::UInt(value));
+        Ok(())
+    }
+    fn visit_f64<E>(self, value: f64) -> Result<(), E> {
+        self.push(JsonValue::Float(value));
+        Ok(())
+    }
+    fn visit_bool<E>(self, value: bool) -> Result<(), E> {
+        self.push(JsonValue::Bool(value));
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Sets `prefix` to the dotted key of the next map entry: its first `base_len` bytes, a `.` when
+/// they are not empty, and the entry's own key.
+struct KeyAppender<'a> {
+    prefix: &'a mut String,
+    base_len: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for KeyAppender<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyAppender<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<(), E> {
+        self.prefix.truncate(self.base_len);
+        if self.base_len > 0 {
+            self.prefix.push('.');
+        }
+        self.prefix.push_str(key);
+        Ok(())
+    }
+}

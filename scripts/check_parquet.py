@@ -1,0 +1,60 @@
+"""Proves Silt segments are plain Parquet: DuckDB and pyarrow read each one with the rows and
+columns Silt expects. Usage: check_parquet.py EXPECTED.json
+
+EXPECTED.json lists segments with their expected row count, time range, sum of _seq and a
+sample of (_seq, message, service, attributes) rows, written by the Rust test that calls this.
+"""
+import json
+import sys
+
+import duckdb
+import pyarrow.parquet as pq
+
+COLUMNS = ["timestamp", "observed_timestamp", "level", "service", "host", "trace_id",
+           "span_id", "message", "attributes", "_seq", "pattern_id"]
+
+
+def main(path):
+    with open(path) as f:
+        expected = json.load(f)
+    con = duckdb.connect()
+    for seg in expected["segments"]:
+        file = seg["path"]
+        # DuckDB
+        rows, min_ts, max_ts, seq_sum = con.execute(
+            "SELECT count(*), epoch_ns(min(timestamp)), epoch_ns(max(timestamp)), sum(_seq)::HUGEINT "
+            "FROM read_parquet(?)", [file]).fetchone()
+        assert rows == seg["rows"], (file, rows, seg["rows"])
+        assert min_ts == seg["min_timestamp"], (file, min_ts, seg["min_timestamp"])
+        assert max_ts == seg["max_timestamp"], (file, max_ts, seg["max_timestamp"])
+        assert int(seq_sum) == seg["seq_sum"], (file, seq_sum, seg["seq_sum"])
+        names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [file]).fetchall()]
+        assert names == COLUMNS, names
+        ordered = con.execute(
+            "SELECT count(*) FROM (SELECT timestamp, _seq, "
+            "lag(timestamp) OVER (ORDER BY file_row_number) AS pt, lag(_seq) OVER (ORDER BY file_row_number) AS ps "
+            "FROM read_parquet(?, file_row_number = true)) WHERE timestamp < pt OR (timestamp = pt AND _seq <= ps)",
+            [file]).fetchone()[0]
+        assert ordered == 0, "rows must be sorted by (timestamp, _seq)"
+        for sample in seg["sample"]:
+            got = con.execute(
+                "SELECT message, service, map_extract(attributes, 'user.id')[1] FROM read_parquet(?) WHERE _seq = ?",
+                [file, sample["seq"]]).fetchall()
+            assert got == [(sample["message"], sample["service"], sample["user_id"])], (got, sample)
+        # pyarrow
+        table = pq.read_table(file)
+        assert table.num_rows == seg["rows"]
+        assert table.column_names == COLUMNS, table.column_names
+        by_seq = {s: i for i, s in enumerate(table.column("_seq").to_pylist())}
+        messages = table.column("message")
+        attributes = table.column("attributes")
+        for sample in seg["sample"]:
+            i = by_seq[sample["seq"]]
+            assert messages[i].as_py() == sample["message"]
+            attrs = dict(attributes[i].as_py())
+            assert attrs.get("user.id") == sample["user_id"], attrs
+        print(f"ok {file}: {rows} rows (duckdb, pyarrow)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,233 @@
+//! `silt ingest`: reads files or stdin, parses them on a second thread, and writes them through
+//! the engine; returns only once every row is in segments, the catalog and the WAL truncated.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use silt_engine::parse::{InputFormat, LineParser, ParseOptions, detect_format};
+use silt_engine::{DEFAULT_STREAM, DEFAULT_TENANT, Engine, EngineOptions};
+use silt_storage::record::LogRecord;
+
+use super::DataDirArgs;
+
+/// Bytes read from an input at a time.
+const READ_CHUNK_BYTES: usize = 8 << 20;
+/// Rows per engine request (one WAL record each).
+const REQUEST_ROWS: usize = 32 * 1024;
+/// Rejected lines printed to stderr; the rest are counted (and all go to `--errors`).
+const MAX_PRINTED_ERRORS: u64 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// NDJSON if the first lines are JSON objects, plain text otherwise (decided per file).
+    Auto,
+    Ndjson,
+    Text,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    data: DataDirArgs,
+    /// Tenant the rows belong to.
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+    /// Stream within the tenant.
+    #[arg(long, default_value = DEFAULT_STREAM)]
+    stream: String,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
+    /// Attach continuation lines (indented lines, stack traces) to the line before (text only).
+    #[arg(long)]
+    multiline: bool,
+    /// Write every rejected line (file, line number, reason) to this file.
+    #[arg(long, value_name = "FILE")]
+    errors: Option<PathBuf>,
+    /// Files to ingest; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+enum Message {
+    Rows(Vec<LogRecord>),
+    Rejected { file: String, line: u64, reason: String },
+    Progress { bytes: u64, lines: u64 },
+}
+
+pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let total_bytes: u64 =
+        args.files.iter().filter(|f| f.as_os_str() != "-").filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    for file in args.files.iter().filter(|f| f.as_os_str() != "-") {
+        File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    }
+    let (engine, report) = Engine::open(EngineOptions::new(args.data.dir()))
+        .with_context(|| format!("cannot open data directory {}", args.data.dir().display()))?;
+    if report.wal_rows_replayed > 0 {
+        eprintln!("recovered {} acknowledged rows from the write-ahead log", report.wal_rows_replayed);
+    }
+    let mut errors_out = match &args.errors {
+        Some(path) => Some(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?)),
+        None => None,
+    };
+
+    let progress = progress_bar(total_bytes);
+    let started = Instant::now();
+    let (tx, rx) = mpsc::sync_channel::<anyhow::Result<Message>>(4);
+    let files = args.files.clone();
+    let (format, multiline) = (args.format, args.multiline);
+    let reader = std::thread::Builder::new()
+        .name("silt-parse".into())
+        .spawn(move || {
+            for file in files {
+                if let Err(e) = parse_file(&file, format, multiline, &tx) {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        })
+        .context("cannot start the parser thread")?;
+
+    let (mut lines, mut rejected, mut rows_ingested, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    for message in rx {
+        match message? {
+            Message::Rows(rows) => {
+                engine
+                    .ingest(&args.tenant, &args.stream, &rows)
+                    .with_context(|| format!("cannot ingest into tenant {}", args.tenant))?;
+                rows_ingested += rows.len() as u64;
+            }
+            Message::Rejected { file, line, reason } => {
+                rejected += 1;
+                if rejected <= MAX_PRINTED_ERRORS {
+                    progress.suspend(|| eprintln!("{file}:{line}: rejected: {reason}"));
+                }
+                if let Some(out) = errors_out.as_mut() {
+                    writeln!(out, "{file}:{line}: {reason}").context("cannot write the errors file")?;
+                }
+            }
+            Message::Progress { bytes: b, lines: l } => {
+                bytes += b;
+                lines += l;
+                progress.set_position(bytes);
+                let secs = started.elapsed().as_secs_f64().max(1e-9);
+                progress.set_message(format!("{lines} lines, {:.1} MB/s", bytes as f64 / 1e6 / secs));
+            }
+        }
+    }
+    reader.join().map_err(|_| anyhow::anyhow!("the parser thread panicked"))?;
+    progress.set_message("flushing to segments");
+    engine.shutdown().context("cannot flush to segments")?;
+    progress.finish_and_clear();
+    if let Some(mut out) = errors_out {
+        out.flush().context("cannot write the errors file")?;
+    }
+    if rejected > MAX_PRINTED_ERRORS {
+        eprintln!("… and {} more rejected lines{}", rejected - MAX_PRINTED_ERRORS, if args.errors.is_some() { "" } else { " (see --errors FILE)" });
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "ingested {rows_ingested} lines ({rejected} rejected) in {secs:.2} s, {:.0} lines/s",
+        rows_ingested as f64 / secs.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(total_bytes: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = if total_bytes > 0 { ProgressBar::new(total_bytes) } else { ProgressBar::new_spinner() };
+    bar.set_draw_target(ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
+        .expect("valid template");
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Parses one input and sends its rows in requests of [`REQUEST_ROWS`].
+fn parse_file(
+    path: &PathBuf,
+    format: FormatArg,
+    multiline: bool,
+    tx: &mpsc::SyncSender<anyhow::Result<Message>>,
+) -> anyhow::Result<()> {
+    let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
+    let mut input: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(File::open(path).with_context(|| format!("cannot open {name}"))?)
+    };
+    let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    let mut first = true;
+    let mut parser: Option<LineParser> = None;
+    let mut pending: Vec<LogRecord> = Vec::with_capacity(REQUEST_ROWS);
+    loop {
+        let n = read_full(&mut input, &mut buf).with_context(|| format!("cannot read {name}"))?;
+        let chunk = &buf[..n];
+        if first {
+            first = false;
+            let input_format = match format {
+                FormatArg::Ndjson => InputFormat::Ndjson,
+                FormatArg::Text => InputFormat::Text,
+                FormatArg::Auto => detect_format(chunk),
+            };
+            let options = ParseOptions { multiline, ..ParseOptions::default() };
+            parser = Some(LineParser::new(input_format, options));
+        }
+        let results = if n == 0 {
+            parser.take().expect("created on the first chunk").finish()
+        } else {
+            parser.as_mut().expect("created on the first chunk").feed(chunk)
+        };
+        let lines = results.len() as u64;
+        for result in results {
+            match result {
+                Ok(record) => {
+                    pending.push(record);
+                    if pending.len() >= REQUEST_ROWS {
+                        let rows = std::mem::replace(&mut pending, Vec::with_capacity(REQUEST_ROWS));
+                        if tx.send(Ok(Message::Rows(rows))).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(e) => {
+                    let message = Message::Rejected { file: name.clone(), line: e.line, reason: e.reason };
+                    if tx.send(Ok(message)).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Ok(Message::Progress { bytes: n as u64, lines }));
+        if n == 0 {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        let _ = tx.send(Ok(Message::Rows(pending)));
+    }
+    Ok(())
+}
+
+/// Fills `buf` as far as the input allows; returns the bytes read (0 at the end).
+fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

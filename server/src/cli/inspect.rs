@@ -1,0 +1,181 @@
+//! `silt inspect SEGMENT`: everything a segment file says about itself, and whether its
+//! checksums hold.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use parquet::file::statistics::Statistics;
+use serde_json::json;
+use silt_storage::index::split_term;
+use silt_storage::segment::SegmentReader;
+
+use super::{ReportFormat, format, runtime};
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Path of the segment (`.parquet`) file.
+    segment: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+}
+
+pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(inspect(args))
+}
+
+async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let reader = SegmentReader::open_local(&args.segment)
+        .await
+        .with_context(|| format!("cannot inspect {}", args.segment.display()))?;
+    let metadata = reader.metadata().clone();
+    let footer = reader.footer().clone();
+    let directory = reader.directory().clone();
+    let file_size = reader.file().size();
+
+    let (min_ts, max_ts) = time_range(&metadata);
+    let row_groups: Vec<_> = metadata
+        .row_groups()
+        .iter()
+        .map(|rg| json!({"rows": rg.num_rows(), "compressed_bytes": rg.compressed_size()}))
+        .collect();
+    let schema = parquet::arrow::parquet_to_arrow_schema(
+        metadata.file_metadata().schema_descr(),
+        metadata.file_metadata().key_value_metadata(),
+    )?;
+    let columns: Vec<_> = schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()})).collect();
+
+    // Checksums: every index block, every data stripe (by decoding all rows), the whole file.
+    let mut checksum_error = None;
+    let mut by_kind: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    match reader.terms().await {
+        Ok(terms) => {
+            for (term, postings) in &terms {
+                let kind = match split_term(term) {
+                    Some((f, _)) if f.starts_with("attributes.") => "attributes".to_string(),
+                    Some((f, _)) => f.to_string(),
+                    None => "invalid".to_string(),
+                };
+                let entry = by_kind.entry(kind).or_default();
+                entry.0 += 1;
+                entry.1 += postings.len();
+            }
+        }
+        Err(e) => checksum_error = Some(e.to_string()),
+    }
+    if checksum_error.is_none() {
+        if let Err(e) = reader.read(None, None).await {
+            checksum_error = Some(e.to_string());
+        }
+    }
+    let blake3 = match reader.verify().await {
+        Ok(report) => Some(blake3::Hash::from(report.blake3).to_hex().to_string()),
+        Err(e) => {
+            checksum_error.get_or_insert(e.to_string());
+            None
+        }
+    };
+
+    let index_share = footer.index_length as f64 / file_size.max(1) as f64;
+    let report = json!({
+        "path": args.segment.display().to_string(),
+        "tenant": footer.labels.tenant,
+        "stream": footer.labels.stream,
+        "partition": footer.labels.partition,
+        "format_version": footer.format_version,
+        "index_version": footer.index_version,
+        "tokenizer_version": footer.tokenizer_version,
+        "rows": reader.num_rows(),
+        "bytes": file_size,
+        "min_timestamp": min_ts.map(format::timestamp),
+        "max_timestamp": max_ts.map(format::timestamp),
+        "row_groups": row_groups,
+        "columns": columns,
+        "index": {
+            "offset": footer.index_offset,
+            "bytes": footer.index_length,
+            "share_of_file": index_share,
+            "directory_bytes": footer.directory_length,
+            "term_blocks": directory.blocks.len(),
+            "terms": directory.terms,
+            "rows_per_posting_block": directory.block_rows,
+            "by_kind": by_kind.iter().map(|(k, (terms, postings))| (k.clone(), json!({"terms": terms, "postings": postings}))).collect::<serde_json::Map<_, _>>(),
+        },
+        "checksums": {
+            "status": if checksum_error.is_none() { "ok" } else { "failed" },
+            "error": checksum_error,
+            "blake3": blake3,
+            "index_blocks": directory.blocks.len(),
+            "data_stripes": directory.stripes.len(),
+        },
+    });
+
+    match args.format {
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ReportFormat::Text => print_text(&report),
+    }
+    Ok(if report["checksums"]["status"] == "ok" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn time_range(metadata: &parquet::file::metadata::ParquetMetaData) -> (Option<i64>, Option<i64>) {
+    let mut min = None::<i64>;
+    let mut max = None::<i64>;
+    for rg in metadata.row_groups() {
+        if let Some(Statistics::Int64(s)) = rg.column(0).statistics() {
+            if let Some(&v) = s.min_opt() {
+                min = Some(min.map_or(v, |m| m.min(v)));
+            }
+            if let Some(&v) = s.max_opt() {
+                max = Some(max.map_or(v, |m| m.max(v)));
+            }
+        }
+    }
+    (min, max)
+}
+
+fn print_text(r: &serde_json::Value) {
+    let s = |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    println!("segment     {}", s(&r["path"]));
+    println!("labels      tenant {}  stream {}  partition {}", s(&r["tenant"]), s(&r["stream"]), s(&r["partition"]));
+    println!(
+        "format      v{} (index v{}, tokenizer v{})",
+        r["format_version"], r["index_version"], r["tokenizer_version"]
+    );
+    println!("rows        {}", r["rows"]);
+    println!("size        {}", format::bytes(r["bytes"].as_u64().unwrap_or(0)));
+    println!("time        {} .. {}", s(&r["min_timestamp"]), s(&r["max_timestamp"]));
+    let rgs = r["row_groups"].as_array().cloned().unwrap_or_default();
+    println!("row groups  {}", rgs.len());
+    for (i, rg) in rgs.iter().enumerate() {
+        println!("  #{i:<4} {:>9} rows  {:>10}", rg["rows"], format::bytes(rg["compressed_bytes"].as_u64().unwrap_or(0)));
+    }
+    println!("columns");
+    for c in r["columns"].as_array().cloned().unwrap_or_default() {
+        println!("  {:<20} {}", s(&c["name"]), s(&c["type"]));
+    }
+    let ix = &r["index"];
+    println!(
+        "index       {} terms, {} ({:.1}% of file), {} term blocks, directory {}, {} rows per posting block",
+        ix["terms"],
+        format::bytes(ix["bytes"].as_u64().unwrap_or(0)),
+        ix["share_of_file"].as_f64().unwrap_or(0.0) * 100.0,
+        ix["term_blocks"],
+        format::bytes(ix["directory_bytes"].as_u64().unwrap_or(0)),
+        ix["rows_per_posting_block"],
+    );
+    if let Some(kinds) = ix["by_kind"].as_object() {
+        for (kind, v) in kinds {
+            println!("  {kind:<20} {:>9} terms {:>10} postings", v["terms"], v["postings"]);
+        }
+    }
+    let c = &r["checksums"];
+    match c["error"].as_str() {
+        None => println!(
+            "checksums   ok: directory, {} index blocks, {} data stripes; blake3 {}",
+            c["index_blocks"], c["data_stripes"], s(&c["blake3"])
+        ),
+        Some(e) => println!("checksums   FAILED: {e}"),
+    }
+}

@@ -1,0 +1,63 @@
+//! Subcommands of `silt` and their shared options.
+//! Each subcommand lives in its own module; output goes to stdout, messages to stderr.
+
+mod format;
+mod ingest;
+mod inspect;
+mod segments;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "silt", version, about = "Silt: a log database that keeps its data in Parquet")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ingest log files (NDJSON or plain text) into a data directory.
+    Ingest(ingest::IngestArgs),
+    /// List the segments in a data directory's catalog.
+    Segments(segments::SegmentsArgs),
+    /// Describe one segment file: rows, time range, row groups, schema, index and checksums.
+    Inspect(inspect::InspectArgs),
+}
+
+impl Cli {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self.command {
+            Command::Ingest(args) => ingest::run(args),
+            Command::Segments(args) => segments::run(args),
+            Command::Inspect(args) => inspect::run(args),
+        }
+    }
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDirArgs {
+    /// Data directory (created if missing).
+    #[arg(long, env = "SILT_DATA_DIR", default_value = "silt-data", value_name = "DIR")]
+    data_dir: std::path::PathBuf,
+}
+
+impl DataDirArgs {
+    pub fn dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+}
+
+/// Output format of commands that print a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

@@ -1,0 +1,220 @@
+//! Builds the embedded term index from rows in segment order: collects terms and their posting
+//! blocks in memory, then sorts and writes the directory and zstd term blocks.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+
+use super::{
+    ATTRIBUTE_FIELD_PREFIX, FIELD_SEPARATOR, INDEX_MAGIC, INDEX_VERSION, MESSAGE_FIELD, TERM_BLOCK_TARGET_BYTES,
+    encode_postings, varint,
+};
+use crate::tokenizer::{self, MAX_TOKEN_BYTES, TOKENIZER_VERSION};
+
+/// Zstd level of term blocks: level 3 compresses sorted, front-coded terms within a few percent
+/// of level 9 at a fraction of the time (measured, docs/format.md).
+const TERM_BLOCK_ZSTD_LEVEL: i32 = 3;
+
+/// The blocks one term occurs in, in increasing order. The first block is kept inline so a
+/// term seen in one block costs no allocation.
+struct PostingList {
+    first: u32,
+    last: u32,
+    rest: Vec<u32>,
+}
+
+/// Collects terms row by row; rows must be added in segment order (row numbers increasing).
+pub struct TermIndexBuilder {
+    block_rows: u32,
+    terms: FxHashMap<Box<[u8]>, PostingList>,
+    rows: u64,
+    term_buf: Vec<u8>,
+    token_buf: Vec<u8>,
+}
+
+/// What [`TermIndexBuilder::finish`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    pub terms: u64,
+    pub blocks: u32,
+    pub directory_bytes: u64,
+    pub total_bytes: u64,
+    pub directory_crc32c: u32,
+    /// Terms and uncompressed entry bytes per field kind: `message`, keyword fields by name,
+    /// and all attributes together as `attributes`.
+    pub by_kind: BTreeMap<String, (u64, u64)>,
+}
+
+impl TermIndexBuilder {
+    pub fn new(block_rows: u32) -> Self {
+        assert!(block_rows > 0, "block_rows must be positive");
+        Self {
+            block_rows,
+            terms: FxHashMap::default(),
+            rows: 0,
+            term_buf: Vec::with_capacity(128),
+            token_buf: Vec::with_capacity(MAX_TOKEN_BYTES * 2),
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn current_block(&self) -> u32 {
+        u32::try_from(self.rows / u64::from(self.block_rows)).expect("fewer than 2^32 blocks per segment")
+    }
+
+    /// Adds the terms of the next row.
+    pub fn add_row<'a>(
+        &mut self,
+        message: &str,
+        keywords: &[(&str, Option<&str>)],
+        attributes: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+    ) {
+        let block = self.current_block();
+        let mut term_buf = std::mem::take(&mut self.term_buf);
+        let mut token_buf = std::mem::take(&mut self.token_buf);
+        tokenizer::for_each_token(message, &mut token_buf, |token| {
+            term_buf.clear();
+            term_buf.extend_from_slice(MESSAGE_FIELD.as_bytes());
+            term_buf.push(FIELD_SEPARATOR);
+            term_buf.extend_from_slice(token);
+            insert(&mut self.terms, &term_buf, block);
+        });
+        for &(field, value) in keywords {
+            if let Some(value) = value {
+                keyword_term(&mut term_buf, "", field, value);
+                insert(&mut self.terms, &term_buf, block);
+            }
+        }
+        for (key, value) in attributes {
+            if let Some(value) = value {
+                keyword_term(&mut term_buf, ATTRIBUTE_FIELD_PREFIX, key, value);
+                insert(&mut self.terms, &term_buf, block);
+            }
+        }
+        self.term_buf = term_buf;
+        self.token_buf = token_buf;
+        self.rows += 1;
+    }
+
+    /// Writes the index region: directory (magic, versions, parameters, `footer_digest`, data
+    /// stripe checksums, block table) followed by the term blocks. Layout in docs/format.md.
+    pub fn finish(self, footer_digest: [u8; 32], stripe_bytes: u32, stripes: &[u32]) -> (Vec<u8>, IndexStats) {
+        let mut entries: Vec<(Box<[u8]>, PostingList)> = self.terms.into_iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+
+        let mut stats = IndexStats { terms: entries.len() as u64, ..Default::default() };
+        let mut blocks: Vec<Vec<u8>> = Vec::new();
+        let mut table: Vec<(Vec<u8>, u32, u32, u32)> = Vec::new(); // first term, crc, terms, raw len
+        let mut raw = Vec::with_capacity(TERM_BLOCK_TARGET_BYTES * 2);
+        let mut first_term: Vec<u8> = Vec::new();
+        let mut prev: &[u8] = &[];
+        let mut in_block = 0u32;
+        let mut postings_buf: Vec<u32> = Vec::new();
+
+        let mut close_block = |raw: &mut Vec<u8>, first: &[u8], n: u32, blocks: &mut Vec<Vec<u8>>| {
+            let compressed = zstd::bulk::compress(raw, TERM_BLOCK_ZSTD_LEVEL).expect("zstd compresses in memory");
+            table.push((first.to_vec(), crc32c::crc32c(&compressed), n, raw.len() as u32));
+            blocks.push(compressed);
+            raw.clear();
+        };
+
+        for (term, list) in &entries {
+            if in_block == 0 {
+                first_term.clear();
+                first_term.extend_from_slice(term);
+                prev = &[];
+            }
+            let before = raw.len();
+            let shared = prev.iter().zip(term.iter()).take_while(|(a, b)| a == b).count();
+            varint::put(&mut raw, shared as u64);
+            varint::put(&mut raw, (term.len() - shared) as u64);
+            raw.extend_from_slice(&term[shared..]);
+            postings_buf.clear();
+            postings_buf.push(list.first);
+            postings_buf.extend_from_slice(&list.rest);
+            encode_postings(&postings_buf, &mut raw);
+            let kind = stats.by_kind.entry(kind_of(term).to_owned()).or_default();
+            kind.0 += 1;
+            kind.1 += (raw.len() - before) as u64;
+            prev = term;
+            in_block += 1;
+            if raw.len() >= TERM_BLOCK_TARGET_BYTES {
+                close_block(&mut raw, &first_term, in_block, &mut blocks);
+                in_block = 0;
+            }
+        }
+        if in_block > 0 {
+            close_block(&mut raw, &first_term, in_block, &mut blocks);
+        }
+
+        // Directory: fixed header, then the block table. Offsets are relative to the index start.
+        let mut dir = Vec::new();
+        dir.extend_from_slice(&INDEX_MAGIC);
+        dir.extend_from_slice(&INDEX_VERSION.to_le_bytes());
+        dir.extend_from_slice(&TOKENIZER_VERSION.to_le_bytes());
+        dir.extend_from_slice(&self.block_rows.to_le_bytes());
+        dir.extend_from_slice(&self.rows.to_le_bytes());
+        dir.extend_from_slice(&footer_digest);
+        dir.extend_from_slice(&stats.terms.to_le_bytes());
+        dir.extend_from_slice(&(blocks.len() as u32).to_le_bytes());
+        dir.extend_from_slice(&stripe_bytes.to_le_bytes());
+        dir.extend_from_slice(&(stripes.len() as u32).to_le_bytes());
+        for crc in stripes {
+            dir.extend_from_slice(&crc.to_le_bytes());
+        }
+        // Block offsets depend on the directory's own length; encode the table with offsets
+        // relative to the end of the directory, which a reader adds back.
+        let mut offset = 0u64;
+        for ((first, crc, n, raw_len), block) in table.iter().zip(&blocks) {
+            varint::put(&mut dir, first.len() as u64);
+            dir.extend_from_slice(first);
+            varint::put(&mut dir, offset);
+            varint::put(&mut dir, block.len() as u64);
+            dir.extend_from_slice(&crc.to_le_bytes());
+            varint::put(&mut dir, u64::from(*n));
+            varint::put(&mut dir, u64::from(*raw_len));
+            offset += block.len() as u64;
+        }
+        stats.directory_bytes = dir.len() as u64;
+        stats.directory_crc32c = crc32c::crc32c(&dir);
+        stats.blocks = blocks.len() as u32;
+        let mut out = dir;
+        out.reserve(offset as usize);
+        for block in blocks {
+            out.extend_from_slice(&block);
+        }
+        stats.total_bytes = out.len() as u64;
+        (out, stats)
+    }
+}
+
+fn keyword_term(buf: &mut Vec<u8>, prefix: &str, field: &str, value: &str) {
+    buf.clear();
+    buf.extend_from_slice(prefix.as_bytes());
+    buf.extend_from_slice(field.as_bytes());
+    buf.push(FIELD_SEPARATOR);
+    tokenizer::push_normalized_keyword(buf, value);
+}
+
+fn insert(terms: &mut FxHashMap<Box<[u8]>, PostingList>, term: &[u8], block: u32) {
+    if let Some(list) = terms.get_mut(term) {
+        if list.last != block {
+            list.rest.push(block);
+            list.last = block;
+        }
+    } else {
+        terms.insert(term.into(), PostingList { first: block, last: block, rest: Vec::new() });
+    }
+}
+
+/// The statistics bucket of a term: its field, with every attribute counted as `attributes`.
+pub(crate) fn kind_of(term: &[u8]) -> &str {
+    match super::split_term(term) {
+        Some((field, _)) if field.starts_with(ATTRIBUTE_FIELD_PREFIX) => "attributes",
+        Some((field, _)) => field,
+        None => "invalid",
+    }
+}

@@ -1,0 +1,244 @@
+//! Decodes the index directory and term blocks from bytes a segment reader fetched, checking
+//! every section's checksum first. Total over any input: corrupt bytes give an error, never a panic.
+
+use roaring::RoaringBitmap;
+
+use super::{INDEX_MAGIC, INDEX_VERSION, MAX_SECTION_BYTES, decode_postings, varint};
+use crate::error::{Result, StorageError};
+use crate::tokenizer::TOKENIZER_VERSION;
+
+/// Fixed part of the directory: magic 4, index version 2, tokenizer version 2, block rows 4,
+/// rows 8, footer digest 32, term count 8, block count 4, stripe bytes 4, stripe count 4.
+pub const DIRECTORY_HEADER_BYTES: usize = 72;
+
+/// Where one term block lives and what it starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockEntry {
+    pub first_term: Vec<u8>,
+    /// Offset from the start of the index region.
+    pub offset: u64,
+    pub length: u64,
+    pub crc32c: u32,
+    pub terms: u32,
+    pub raw_length: u32,
+}
+
+/// The index directory: parameters and the block table, read first on every look-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexDirectory {
+    pub version: u16,
+    pub tokenizer_version: u16,
+    pub block_rows: u32,
+    pub rows: u64,
+    pub footer_digest: [u8; 32],
+    pub terms: u64,
+    /// Size of the data-region stripes that `stripes` checksums.
+    pub stripe_bytes: u32,
+    /// crc32c of each stripe of the bytes before the index, the last one possibly short.
+    pub stripes: Vec<u32>,
+    pub blocks: Vec<BlockEntry>,
+}
+
+impl IndexDirectory {
+    /// Decodes a directory whose crc32c the footer recorded as `expected_crc`. `index_len` is
+    /// the length of the whole index region, to bound block offsets.
+    pub fn decode(bytes: &[u8], expected_crc: u32, index_len: u64, location: &str) -> Result<Self> {
+        let actual = crc32c::crc32c(bytes);
+        if actual != expected_crc {
+            return Err(StorageError::corrupt(
+                location,
+                format!("index directory checksum mismatch (expected {expected_crc:08x}, found {actual:08x})"),
+            ));
+        }
+        let corrupt = |what: &str| StorageError::corrupt(location, format!("index directory: {what}"));
+        if bytes.len() < DIRECTORY_HEADER_BYTES {
+            return Err(corrupt("shorter than its header"));
+        }
+        if bytes[0..4] != INDEX_MAGIC {
+            return Err(corrupt("bad magic"));
+        }
+        let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let version = u16_at(4);
+        if version != INDEX_VERSION {
+            return Err(StorageError::unsupported_version(location, format!("index version {version}")));
+        }
+        let tokenizer_version = u16_at(6);
+        if tokenizer_version != TOKENIZER_VERSION {
+            return Err(StorageError::unsupported_version(
+                location,
+                format!("tokenizer version {tokenizer_version}"),
+            ));
+        }
+        let block_rows = u32_at(8);
+        if block_rows == 0 {
+            return Err(corrupt("zero rows per block"));
+        }
+        let rows = u64_at(12);
+        let footer_digest: [u8; 32] = bytes[20..52].try_into().expect("32 bytes");
+        let terms = u64_at(52);
+        let block_count = u32_at(60);
+        let stripe_bytes = u32_at(64);
+        let stripe_count = u32_at(68);
+        let dir_len = bytes.len() as u64;
+        if stripe_bytes == 0 || u64::from(stripe_count) * 4 > dir_len - DIRECTORY_HEADER_BYTES as u64 {
+            return Err(corrupt("bad stripe table"));
+        }
+        let stripes_end = DIRECTORY_HEADER_BYTES + stripe_count as usize * 4;
+        let stripes = bytes[DIRECTORY_HEADER_BYTES..stripes_end]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+
+        let mut pos = stripes_end;
+        // Each entry takes at least 9 bytes; a count beyond that is corrupt, not an allocation.
+        if u64::from(block_count) > (dir_len - pos as u64) / 9 {
+            return Err(corrupt("block count exceeds directory size"));
+        }
+        let mut blocks = Vec::with_capacity(block_count as usize);
+        let mut expected_offset = 0u64;
+        let mut total_terms = 0u64;
+        for _ in 0..block_count {
+            let get = |pos: &mut usize| varint::get(bytes, pos).ok_or_else(|| corrupt("truncated block table"));
+            let first_len = get(&mut pos)? as usize;
+            let first_end = pos.checked_add(first_len).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt("first term past end"))?;
+            let first_term = bytes[pos..first_end].to_vec();
+            pos = first_end;
+            let offset = get(&mut pos)?;
+            let length = get(&mut pos)?;
+            let crc_end = pos.checked_add(4).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt("truncated block table"))?;
+            let crc32c = u32::from_le_bytes(bytes[pos..crc_end].try_into().expect("4 bytes"));
+            pos = crc_end;
+            let block_terms = get(&mut pos)?;
+            let raw_length = get(&mut pos)?;
+            if offset != expected_offset
+                || length == 0
+                || length > MAX_SECTION_BYTES
+                || raw_length > MAX_SECTION_BYTES
+                || block_terms == 0
+                || block_terms > u64::from(u32::MAX)
+            {
+                return Err(corrupt("inconsistent block table"));
+            }
+            if let Some(prev) = blocks.last().map(|b: &BlockEntry| &b.first_term) {
+                if *prev >= first_term {
+                    return Err(corrupt("block table not sorted"));
+                }
+            }
+            expected_offset = offset + length;
+            total_terms += block_terms;
+            blocks.push(BlockEntry {
+                first_term,
+                offset: dir_len + offset,
+                length,
+                crc32c,
+                terms: block_terms as u32,
+                raw_length: raw_length as u32,
+            });
+        }
+        if pos != bytes.len() {
+            return Err(corrupt("trailing bytes after block table"));
+        }
+        if dir_len + expected_offset != index_len {
+            return Err(corrupt("blocks do not fill the index region"));
+        }
+        if total_terms != terms {
+            return Err(corrupt("term count does not match blocks"));
+        }
+        Ok(Self { version, tokenizer_version, block_rows, rows, footer_digest, terms, stripe_bytes, stripes, blocks })
+    }
+
+    /// Number of posting blocks in the segment.
+    pub fn posting_blocks(&self) -> u32 {
+        self.rows.div_ceil(u64::from(self.block_rows)) as u32
+    }
+
+    /// Index of the only block that can hold `term`, if any.
+    pub fn block_for(&self, term: &[u8]) -> Option<usize> {
+        let after = self.blocks.partition_point(|b| b.first_term.as_slice() <= term);
+        after.checked_sub(1)
+    }
+
+    /// Indexes of the blocks that can hold terms in `[start, end)` (`end = None`: unbounded).
+    pub fn blocks_in_range(&self, start: &[u8], end: Option<&[u8]>) -> std::ops::Range<usize> {
+        let first = self.block_for(start).unwrap_or(0);
+        let last = match end {
+            Some(end) => self.blocks.partition_point(|b| b.first_term.as_slice() < end),
+            None => self.blocks.len(),
+        };
+        first..last.max(first)
+    }
+}
+
+/// One decoded term block: sorted terms with their posting bitmaps.
+#[derive(Debug, Clone)]
+pub struct TermBlock {
+    entries: Vec<(Vec<u8>, RoaringBitmap)>,
+}
+
+impl TermBlock {
+    /// Checks the block's crc32c, decompresses and decodes it. `posting_blocks` bounds the block
+    /// numbers a posting may name.
+    pub fn decode(bytes: &[u8], entry: &BlockEntry, posting_blocks: u32, location: &str) -> Result<Self> {
+        let corrupt = |what: String| StorageError::corrupt(location, format!("index block at {}: {what}", entry.offset));
+        let actual = crc32c::crc32c(bytes);
+        if actual != entry.crc32c {
+            return Err(corrupt(format!("checksum mismatch (expected {:08x}, found {actual:08x})", entry.crc32c)));
+        }
+        let raw = zstd::bulk::decompress(bytes, entry.raw_length as usize)
+            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+        if raw.len() != entry.raw_length as usize {
+            return Err(corrupt("decompressed length differs from directory".into()));
+        }
+        let mut entries: Vec<(Vec<u8>, RoaringBitmap)> = Vec::with_capacity(entry.terms as usize);
+        let mut pos = 0;
+        let mut prev: Vec<u8> = Vec::new();
+        while pos < raw.len() {
+            let shared = varint::get(&raw, &mut pos).ok_or_else(|| corrupt("truncated entry".into()))? as usize;
+            let suffix_len = varint::get(&raw, &mut pos).ok_or_else(|| corrupt("truncated entry".into()))? as usize;
+            let end = pos.checked_add(suffix_len).filter(|&e| e <= raw.len()).ok_or_else(|| corrupt("term past block end".into()))?;
+            if shared > prev.len() {
+                return Err(corrupt("shared prefix longer than previous term".into()));
+            }
+            let mut term = Vec::with_capacity(shared + suffix_len);
+            term.extend_from_slice(&prev[..shared]);
+            term.extend_from_slice(&raw[pos..end]);
+            pos = end;
+            if !entries.is_empty() && term <= prev {
+                return Err(corrupt("terms not sorted".into()));
+            }
+            let postings = decode_postings(&raw, &mut pos).map_err(|e| corrupt(e.into()))?;
+            if postings.max().is_some_and(|m| m >= posting_blocks) {
+                return Err(corrupt("posting names a block past the last row".into()));
+            }
+            prev.clone_from(&term);
+            entries.push((term, postings));
+        }
+        if entries.len() != entry.terms as usize {
+            return Err(corrupt("term count differs from directory".into()));
+        }
+        if entries.first().is_some_and(|(t, _)| *t != entry.first_term) {
+            return Err(corrupt("first term differs from directory".into()));
+        }
+        Ok(Self { entries })
+    }
+
+    /// Postings of exactly `term`.
+    pub fn get(&self, term: &[u8]) -> Option<&RoaringBitmap> {
+        self.entries.binary_search_by(|(t, _)| t.as_slice().cmp(term)).ok().map(|i| &self.entries[i].1)
+    }
+
+    /// Terms of this block in `[start, end)`.
+    pub fn range<'a>(&'a self, start: &'a [u8], end: Option<&'a [u8]>) -> impl Iterator<Item = (&'a [u8], &'a RoaringBitmap)> {
+        let from = self.entries.partition_point(|(t, _)| t.as_slice() < start);
+        self.entries[from..]
+            .iter()
+            .take_while(move |(t, _)| end.is_none_or(|e| t.as_slice() < e))
+            .map(|(t, p)| (t.as_slice(), p))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &RoaringBitmap)> {
+        self.entries.iter().map(|(t, p)| (t.as_slice(), p))
+    }
+}

@@ -1,0 +1,145 @@
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use roaring::RoaringBitmap;
+
+use super::*;
+use crate::tokenizer::tokens;
+
+/// Builds an index over `(message, service)` rows and returns its bytes.
+fn build(rows: &[(String, Option<String>)], block_rows: u32) -> (Vec<u8>, IndexStats) {
+    let mut builder = TermIndexBuilder::new(block_rows);
+    for (message, service) in rows {
+        builder.add_row(message, &[("service", service.as_deref())], std::iter::once(("user.id", Some("U-1"))));
+    }
+    builder.finish([7; 32], 65536, &[1, 2, 3])
+}
+
+/// Decodes every block and returns all terms with postings.
+fn decode_all(bytes: &[u8], stats: &IndexStats) -> (IndexDirectory, BTreeMap<Vec<u8>, RoaringBitmap>) {
+    let dir_len = stats.directory_bytes as usize;
+    let dir = IndexDirectory::decode(&bytes[..dir_len], stats.directory_crc32c, bytes.len() as u64, "mem").unwrap();
+    let mut all = BTreeMap::new();
+    for entry in &dir.blocks {
+        let raw = &bytes[entry.offset as usize..(entry.offset + entry.length) as usize];
+        let block = TermBlock::decode(raw, entry, dir.posting_blocks(), "mem").unwrap();
+        for (t, p) in block.iter() {
+            assert!(all.insert(t.to_vec(), p.clone()).is_none(), "term in two blocks");
+        }
+    }
+    (dir, all)
+}
+
+fn brute_force(rows: &[(String, Option<String>)], block_rows: u32) -> BTreeMap<Vec<u8>, RoaringBitmap> {
+    let mut out: BTreeMap<Vec<u8>, RoaringBitmap> = BTreeMap::new();
+    for (i, (message, service)) in rows.iter().enumerate() {
+        let block = i as u32 / block_rows;
+        for t in tokens(message) {
+            out.entry(Term::from_parts(MESSAGE_FIELD, t.as_bytes()).as_bytes().to_vec()).or_default().insert(block);
+        }
+        if let Some(s) = service {
+            out.entry(Term::keyword("service", s).as_bytes().to_vec()).or_default().insert(block);
+        }
+        out.entry(Term::attribute("user.id", "U-1").as_bytes().to_vec()).or_default().insert(block);
+    }
+    out
+}
+
+fn row_strategy() -> impl Strategy<Value = (String, Option<String>)> {
+    (
+        prop::collection::vec(prop_oneof!["[a-d]{1,3}", "[0-9a-f]{8}", "ÄÖ[a-z]{1,2}", "[A-Z]{70}"], 0..6)
+            .prop_map(|words| words.join(" ")),
+        prop::option::of("svc-[a-c]"),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn term_index_roundtrip(rows in prop::collection::vec(row_strategy(), 1..600), block_rows in 1u32..64) {
+        let (bytes, stats) = build(&rows, block_rows);
+        let (dir, all) = decode_all(&bytes, &stats);
+        prop_assert_eq!(dir.rows, rows.len() as u64);
+        prop_assert_eq!(dir.terms as usize, all.len());
+        prop_assert_eq!(&dir.stripes, &vec![1, 2, 3]);
+        prop_assert_eq!(all, brute_force(&rows, block_rows));
+    }
+}
+
+#[test]
+fn many_terms_span_many_blocks_and_block_for_finds_them() {
+    let rows: Vec<(String, Option<String>)> =
+        (0..20_000).map(|i| (format!("request {i:08x} done"), Some(format!("svc-{}", i % 7)))).collect();
+    let (bytes, stats) = build(&rows, 128);
+    let (dir, all) = decode_all(&bytes, &stats);
+    assert!(dir.blocks.len() > 5, "expected several term blocks, got {}", dir.blocks.len());
+    for (term, postings) in all.iter().step_by(97) {
+        let b = dir.block_for(term).unwrap();
+        let entry = &dir.blocks[b];
+        let raw = &bytes[entry.offset as usize..(entry.offset + entry.length) as usize];
+        let block = TermBlock::decode(raw, entry, dir.posting_blocks(), "mem").unwrap();
+        assert_eq!(block.get(term), Some(postings));
+    }
+    // A term before every other maps to no block; one past every other to the last block.
+    assert_eq!(dir.block_for(b""), None);
+    assert_eq!(dir.block_for(&[0xff; 4]), Some(dir.blocks.len() - 1));
+}
+
+#[test]
+fn every_flipped_bit_in_the_directory_is_caught() {
+    let rows: Vec<(String, Option<String>)> = (0..300).map(|i| (format!("word{i} common"), None)).collect();
+    let (bytes, stats) = build(&rows, 16);
+    let dir_len = stats.directory_bytes as usize;
+    for at in 0..dir_len {
+        let mut damaged = bytes[..dir_len].to_vec();
+        damaged[at] ^= 0x10;
+        let err = IndexDirectory::decode(&damaged, stats.directory_crc32c, bytes.len() as u64, "seg.parquet").unwrap_err();
+        assert!(err.to_string().contains("seg.parquet"), "{err}");
+    }
+}
+
+#[test]
+fn flipped_bytes_in_a_block_are_caught() {
+    let rows: Vec<(String, Option<String>)> = (0..300).map(|i| (format!("word{i} common"), None)).collect();
+    let (bytes, stats) = build(&rows, 16);
+    let (dir, _) = decode_all(&bytes, &stats);
+    let entry = &dir.blocks[0];
+    let raw = &bytes[entry.offset as usize..(entry.offset + entry.length) as usize];
+    for at in 0..raw.len() {
+        let mut damaged = raw.to_vec();
+        damaged[at] ^= 0x01;
+        let err = TermBlock::decode(&damaged, entry, dir.posting_blocks(), "seg.parquet").unwrap_err();
+        assert!(err.is_corrupt() && err.to_string().contains("checksum"), "{err}");
+    }
+}
+
+#[test]
+fn postings_roundtrip_small_and_large() {
+    for blocks in [vec![], vec![0], vec![3, 9, 700], (0..5000).step_by(3).collect::<Vec<u32>>()] {
+        let mut buf = Vec::new();
+        encode_postings(&blocks, &mut buf);
+        let mut pos = 0;
+        let decoded = decode_postings(&buf, &mut pos).unwrap();
+        assert_eq!(pos, buf.len());
+        assert_eq!(decoded.iter().collect::<Vec<_>>(), blocks);
+    }
+}
+
+#[test]
+fn varints_reject_overflow_and_truncation() {
+    let mut buf = Vec::new();
+    varint::put(&mut buf, u64::MAX);
+    let mut pos = 0;
+    assert_eq!(varint::get(&buf, &mut pos), Some(u64::MAX));
+    assert_eq!(varint::get(&[0x80, 0x80], &mut 0), None);
+    assert_eq!(varint::get(&[0xff; 11], &mut 0), None);
+}
+
+#[test]
+fn term_parts() {
+    let t = Term::keyword("service", "Payment-Service");
+    assert_eq!(t.field(), Some("service"));
+    assert_eq!(t.value(), b"payment-service");
+    assert_eq!(Term::message_token("Timeout!").value(), b"timeout");
+    assert_eq!(Term::attribute("user.id", "U-1").field(), Some("attributes.user.id"));
+}

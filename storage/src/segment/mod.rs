@@ -1,0 +1,44 @@
+//! Segments: one sorted Parquet file per tenant, stream and time partition, with the term index
+//! embedded after the last row group. Writer, reader, footer keys and the footer digest.
+
+mod digest;
+mod reader;
+mod source;
+mod writer;
+
+pub use digest::footer_digest;
+pub use reader::{SegmentFooter, SegmentReader, VerifyReport};
+pub use source::SegmentFile;
+pub use writer::{
+    SegmentCompression, SegmentLabels, SegmentWriter, SegmentWriterOptions, WrittenSegment, fsync_dir, sort_by_time_and_seq,
+};
+
+/// Version of the segment format (docs/format.md); recorded in the footer.
+pub const SEGMENT_FORMAT_VERSION: u32 = 1;
+
+/// Footer key-value metadata keys. They locate and check the index; they never hold it.
+pub mod footer_keys {
+    pub const FORMAT_VERSION: &str = "silt.format_version";
+    pub const INDEX_VERSION: &str = "silt.index.version";
+    pub const TOKENIZER_VERSION: &str = "silt.tokenizer.version";
+    pub const INDEX_OFFSET: &str = "silt.index.offset";
+    pub const INDEX_LENGTH: &str = "silt.index.length";
+    pub const INDEX_DIRECTORY_LENGTH: &str = "silt.index.directory_length";
+    pub const INDEX_DIRECTORY_CRC32C: &str = "silt.index.directory_crc32c";
+    pub const TENANT: &str = "silt.tenant";
+    pub const STREAM: &str = "silt.stream";
+    pub const PARTITION: &str = "silt.partition";
+}
+
+/// Rows per Parquet row group. A row group is the unit of statistics pruning across columns;
+/// pages inside it (one posting block each) are the unit of index pruning.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// The row-group bytes of a segment (everything before the index) are checksummed in stripes
+/// of this size; a reader verifies the stripes under every range it reads, so a damaged data
+/// page is refused instead of decoded. Parquet-rs writes no page checksums of its own.
+pub const STRIPE_BYTES: u32 = 64 * 1024;
+
+/// Statistics and column-index min/max values are cut to this many bytes, keeping the footer
+/// small for long messages.
+pub const STATISTICS_TRUNCATE_BYTES: usize = 64;

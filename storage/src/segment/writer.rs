@@ -1,0 +1,359 @@
+//! Writes one segment: sorts rows by `(timestamp, _seq)`, writes the row groups, appends the
+//! term index through the writer, then closes, fsyncs and renames the file into place.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::datatypes::{TimestampNanosecondType, UInt64Type};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use super::{DEFAULT_ROW_GROUP_ROWS, STRIPE_BYTES, SEGMENT_FORMAT_VERSION, STATISTICS_TRUNCATE_BYTES, footer_digest, footer_keys};
+use crate::error::{IoResultExt, Result, StorageError};
+use crate::index::{DEFAULT_BLOCK_ROWS, INDEX_VERSION, IndexStats, TermIndexBuilder};
+use crate::layout::temp_path_for;
+use crate::schema::{self, log_schema};
+use crate::tokenizer::TOKENIZER_VERSION;
+
+/// Page compression of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentCompression {
+    Zstd { level: i32 },
+    Lz4,
+}
+
+impl Default for SegmentCompression {
+    fn default() -> Self {
+        SegmentCompression::Zstd { level: 3 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SegmentWriterOptions {
+    pub compression: SegmentCompression,
+    pub row_group_rows: usize,
+    /// Rows per posting block and per data page.
+    pub block_rows: u32,
+}
+
+impl Default for SegmentWriterOptions {
+    fn default() -> Self {
+        Self {
+            compression: SegmentCompression::default(),
+            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            block_rows: DEFAULT_BLOCK_ROWS,
+        }
+    }
+}
+
+/// Where a segment belongs; recorded in its footer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentLabels {
+    pub tenant: String,
+    pub stream: String,
+    pub partition: String,
+}
+
+/// What [`SegmentWriter::finish`] wrote.
+#[derive(Debug, Clone)]
+pub struct WrittenSegment {
+    pub path: PathBuf,
+    pub rows: u64,
+    /// Size of the file.
+    pub bytes: u64,
+    pub min_timestamp: i64,
+    pub max_timestamp: i64,
+    pub min_seq: u64,
+    pub max_seq: u64,
+    /// blake3 of the whole file, as written.
+    pub blake3: [u8; 32],
+    /// crc32c of the Parquet page index (the bytes between the term index and the footer),
+    /// which no checksum inside the file covers: the catalog keeps it for verified opens.
+    pub page_index_crc32c: u32,
+    pub index_offset: u64,
+    pub index: IndexStats,
+}
+
+/// Buffers record batches of one tenant, stream and partition and writes them as one segment.
+pub struct SegmentWriter {
+    path: PathBuf,
+    labels: SegmentLabels,
+    options: SegmentWriterOptions,
+    batches: Vec<RecordBatch>,
+}
+
+impl SegmentWriter {
+    /// A writer for the segment at `path` (its final name; it is written under a temp name).
+    pub fn new(path: impl Into<PathBuf>, labels: SegmentLabels, options: SegmentWriterOptions) -> Self {
+        Self { path: path.into(), labels, options, batches: Vec::new() }
+    }
+
+    /// Adds rows. The batch must have the log schema ([`schema::log_schema`]).
+    pub fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.schema().fields() != log_schema().fields() {
+            return Err(StorageError::invalid_input(format!(
+                "segment {}: batch schema does not match the log schema: {:?}",
+                self.path.display(),
+                batch.schema()
+            )));
+        }
+        if batch.num_rows() > 0 {
+            self.batches.push(batch);
+        }
+        Ok(())
+    }
+
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Sorts, writes, fsyncs and renames the segment into place, then fsyncs its directory.
+    pub fn finish(self) -> Result<WrittenSegment> {
+        let location = self.path.display().to_string();
+        if self.batches.is_empty() {
+            return Err(StorageError::invalid_input(format!("segment {location}: no rows to write")));
+        }
+        let batch = concat_batches(&log_schema(), &self.batches)
+            .map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
+        drop(self.batches);
+        let sorted = sort_by_time_and_seq(&batch).map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
+        drop(batch);
+
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).at(&dir.to_path_buf(), "create directory")?;
+        }
+        let temp = temp_path_for(&self.path);
+        let result = std::thread::scope(|scope| {
+            // The index is built on a second thread while Parquet encodes the same rows.
+            let index = scope.spawn(|| build_index(&sorted, self.options.block_rows));
+            write_file(&temp, &sorted, &self.labels, &self.options, index)
+        });
+        let (blake3, bytes, index_offset, index, page_index_crc32c) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
+        std::fs::rename(&temp, &self.path).at(&self.path, "rename segment into place")?;
+        fsync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+
+        let ts = sorted.column(0).as_primitive::<TimestampNanosecondType>();
+        let seq = sorted.column_by_name(schema::SEQ).expect("log schema").as_primitive::<UInt64Type>();
+        Ok(WrittenSegment {
+            path: self.path,
+            rows: sorted.num_rows() as u64,
+            bytes,
+            min_timestamp: ts.value(0),
+            max_timestamp: ts.value(ts.len() - 1),
+            min_seq: arrow::compute::min(seq).unwrap_or(0),
+            max_seq: arrow::compute::max(seq).unwrap_or(0),
+            blake3,
+            page_index_crc32c,
+            index_offset,
+            index,
+        })
+    }
+}
+
+/// Sorts rows by `(timestamp, _seq)`.
+pub fn sort_by_time_and_seq(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let ts = batch.column_by_name(schema::TIMESTAMP).expect("log schema").clone();
+    let seq = batch.column_by_name(schema::SEQ).expect("log schema").clone();
+    let indices = lexsort_to_indices(
+        &[SortColumn { values: ts, options: None }, SortColumn { values: seq, options: None }],
+        None,
+    )?;
+    take_record_batch(batch, &indices)
+}
+
+fn build_index(batch: &RecordBatch, block_rows: u32) -> TermIndexBuilder {
+    let mut builder = TermIndexBuilder::new(block_rows);
+    let col = |name: &str| batch.column_by_name(name).expect("log schema").as_string::<i32>();
+    let message = col(schema::MESSAGE);
+    let keyword_columns: Vec<_> = schema::KEYWORD_COLUMNS.iter().map(|name| (*name, col(name))).collect();
+    let attributes = batch.column_by_name(schema::ATTRIBUTES).expect("log schema").as_map();
+    let keys = attributes.keys().as_string::<i32>();
+    let values = attributes.values().as_string::<i32>();
+    let offsets = attributes.value_offsets();
+    let mut keywords: Vec<(&str, Option<&str>)> = Vec::with_capacity(keyword_columns.len());
+    for row in 0..batch.num_rows() {
+        keywords.clear();
+        keywords.extend(keyword_columns.iter().map(|(name, array)| (*name, array.is_valid(row).then(|| array.value(row)))));
+        let range = if attributes.is_valid(row) { offsets[row] as usize..offsets[row + 1] as usize } else { 0..0 };
+        builder.add_row(
+            message.value(row),
+            &keywords,
+            range.map(|i| (keys.value(i), values.is_valid(i).then(|| values.value(i)))),
+        );
+    }
+    builder
+}
+
+fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> WriterProperties {
+    let compression = match options.compression {
+        SegmentCompression::Zstd { level } => {
+            Compression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default())
+        }
+        SegmentCompression::Lz4 => Compression::LZ4_RAW,
+    };
+    let page_rows = options.block_rows as usize;
+    let mut props = WriterProperties::builder()
+        .set_created_by(format!("silt {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(options.row_group_rows))
+        .set_data_page_row_count_limit(page_rows)
+        .set_write_batch_size(page_rows.min(1024))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_statistics_truncate_length(Some(STATISTICS_TRUNCATE_BYTES))
+        .set_column_index_truncate_length(Some(STATISTICS_TRUNCATE_BYTES))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(footer_keys::TENANT.into(), labels.tenant.clone()),
+            KeyValue::new(footer_keys::STREAM.into(), labels.stream.clone()),
+            KeyValue::new(footer_keys::PARTITION.into(), labels.partition.clone()),
+        ]));
+    // Sorted integers: delta encoding beats dictionaries.
+    for column in [schema::TIMESTAMP, schema::OBSERVED_TIMESTAMP, schema::SEQ] {
+        let path = ColumnPath::from(column);
+        props = props
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+    }
+    // Mostly-unique strings: a dictionary would be abandoned after its first page anyway.
+    for column in [schema::MESSAGE, schema::TRACE_ID, schema::SPAN_ID] {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    props.build()
+}
+
+/// Writes rows + index to `temp` and fsyncs it. Returns (blake3, file bytes, index offset, stats).
+fn write_file(
+    temp: &Path,
+    batch: &RecordBatch,
+    labels: &SegmentLabels,
+    options: &SegmentWriterOptions,
+    index: std::thread::ScopedJoinHandle<'_, TermIndexBuilder>,
+) -> Result<([u8; 32], u64, u64, IndexStats, u32)> {
+    let location = temp.display().to_string();
+    let temp_buf = temp.to_path_buf();
+    let file = File::create(temp).at(&temp_buf, "create segment")?;
+    let sink = HashingWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: blake3::Hasher::new(),
+        written: 0,
+        stripes: Vec::new(),
+        stripe_crc: 0,
+        stripe_fill: 0,
+    };
+    let props = writer_properties(labels, options);
+    let parquet_err = |e| StorageError::write_failed(location.clone(), e);
+    let mut writer = ArrowWriter::try_new(sink, log_schema(), Some(props)).map_err(parquet_err)?;
+    writer.write(batch).map_err(parquet_err)?;
+    writer.flush().map_err(parquet_err)?;
+    // Push every row-group byte through to the sink so its stripe checksums cover them all.
+    writer.sync().at(&temp_buf, "write")?;
+    let stripes = writer.inner().stripe_checksums();
+    debug_assert_eq!(writer.inner().written, writer.bytes_written() as u64);
+
+    let parquet_schema = parquet::arrow::ArrowSchemaConverter::new().convert(&log_schema()).map_err(parquet_err)?;
+    let arrow_schema = parquet::arrow::encode_arrow_schema(&log_schema());
+    let digest = footer_digest(&arrow_schema, &parquet_schema, writer.flushed_row_groups());
+    let builder = index.join().map_err(|_| StorageError::invalid_input("index builder thread panicked"))?;
+    let (index_bytes, stats) = builder.finish(digest, STRIPE_BYTES, &stripes);
+
+    // The index goes through the writer (not its inner sink) so Parquet's offsets stay right.
+    let index_offset = writer.bytes_written() as u64;
+    writer.write_all(&index_bytes).at(&temp_buf, "write index of")?;
+    for (key, value) in [
+        (footer_keys::FORMAT_VERSION, SEGMENT_FORMAT_VERSION.to_string()),
+        (footer_keys::INDEX_VERSION, INDEX_VERSION.to_string()),
+        (footer_keys::TOKENIZER_VERSION, TOKENIZER_VERSION.to_string()),
+        (footer_keys::INDEX_OFFSET, index_offset.to_string()),
+        (footer_keys::INDEX_LENGTH, index_bytes.len().to_string()),
+        (footer_keys::INDEX_DIRECTORY_LENGTH, stats.directory_bytes.to_string()),
+        (footer_keys::INDEX_DIRECTORY_CRC32C, format!("{:08x}", stats.directory_crc32c)),
+    ] {
+        writer.append_key_value_metadata(KeyValue::new(key.to_owned(), value));
+    }
+    let sink = writer.into_inner().map_err(parquet_err)?;
+    let HashingWriter { inner, hasher, written, .. } = sink;
+    let file = inner.into_inner().map_err(|e| StorageError::path_io(temp, "flush segment", e.into_error()))?;
+    file.sync_all().at(&temp_buf, "fsync segment")?;
+    let page_index_start = index_offset + index_bytes.len() as u64;
+    let page_index_crc32c = page_index_checksum(temp, page_index_start, written)?;
+    Ok((*hasher.finalize().as_bytes(), written, index_offset, stats, page_index_crc32c))
+}
+
+/// crc32c of `[page_index_start, footer start)` of a written file of `len` bytes.
+fn page_index_checksum(path: &Path, page_index_start: u64, len: u64) -> Result<u32> {
+    use std::io::{Read, Seek, SeekFrom};
+    let buf = path.to_path_buf();
+    let mut file = File::open(path).at(&buf, "reopen segment")?;
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::Start(len - 8)).and_then(|_| file.read_exact(&mut tail)).at(&buf, "read footer of")?;
+    let footer_len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
+    let footer_start = len - 8 - footer_len;
+    let mut region = vec![0u8; footer_start.saturating_sub(page_index_start) as usize];
+    file.seek(SeekFrom::Start(page_index_start))
+        .and_then(|_| file.read_exact(&mut region))
+        .at(&buf, "read page index of")?;
+    Ok(crc32c::crc32c(&region))
+}
+
+/// Fsyncs a directory so a rename or create inside it survives a crash.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).at(&dir.to_path_buf(), "fsync directory")
+}
+
+/// A sequential writer that hashes everything it writes (the whole-file checksum) and keeps a
+/// crc32c of every [`STRIPE_BYTES`] stripe (the data-region checksums stored in the index).
+struct HashingWriter<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    written: u64,
+    stripes: Vec<u32>,
+    stripe_crc: u32,
+    stripe_fill: usize,
+}
+
+impl<W> HashingWriter<W> {
+    /// Checksums of the stripes written so far, the last one possibly partial.
+    fn stripe_checksums(&self) -> Vec<u32> {
+        let mut out = self.stripes.clone();
+        if self.stripe_fill > 0 {
+            out.push(self.stripe_crc);
+        }
+        out
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let mut rest = &buf[..n];
+        self.hasher.update(rest);
+        self.written += n as u64;
+        while !rest.is_empty() {
+            let take = rest.len().min(STRIPE_BYTES as usize - self.stripe_fill);
+            self.stripe_crc = crc32c::crc32c_append(self.stripe_crc, &rest[..take]);
+            self.stripe_fill += take;
+            rest = &rest[take..];
+            if self.stripe_fill == STRIPE_BYTES as usize {
+                self.stripes.push(self.stripe_crc);
+                self.stripe_crc = 0;
+                self.stripe_fill = 0;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

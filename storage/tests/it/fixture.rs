@@ -1,0 +1,71 @@
+//! The frozen v1 segment in `tests/fixtures/segment_v1/`: written once by format v1 and kept,
+//! it must read the same forever. `SILT_WRITE_FIXTURES=1` recreates it (only when the format
+//! version changes, into a new directory).
+
+use std::path::PathBuf;
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::concat_batches;
+use silt_storage::index::Term;
+use silt_storage::schema::log_schema;
+use silt_storage::segment::{SegmentReader, SegmentWriter};
+
+use crate::common::*;
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/segment_v1")
+}
+
+fn probe_terms() -> Vec<Term> {
+    vec![
+        Term::message_token("timeout"),
+        Term::message_token("ärger"),
+        Term::keyword("service", "svc-2"),
+        Term::keyword("host", "web-1"),
+        Term::attribute("user.id", "u-10"),
+        Term::keyword("level", "error"),
+    ]
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn issue_2_segment_v1_fixture_still_reads() {
+    let segment = fixture_dir().join("segment.parquet");
+    let expected_path = fixture_dir().join("expected.json");
+    if std::env::var_os("SILT_WRITE_FIXTURES").is_some() {
+        std::fs::create_dir_all(fixture_dir()).unwrap();
+        let mut writer = SegmentWriter::new(&segment, labels(), small_options());
+        writer.push(batch(&records(2024, 700))).unwrap();
+        let written = writer.finish().unwrap();
+        let reader = SegmentReader::open_local(&segment).await.unwrap();
+        let mut postings = serde_json::Map::new();
+        for term in probe_terms() {
+            let p = reader.lookup(&term).await.unwrap();
+            postings.insert(String::from_utf8_lossy(term.as_bytes()).replace('\0', "="), p.iter().collect::<Vec<_>>().into());
+        }
+        let rows = concat_batches(&log_schema(), &reader.read(None, None).await.unwrap()).unwrap();
+        let messages = rows.column_by_name("message").unwrap().as_string::<i32>();
+        let expected = serde_json::json!({
+            "rows": written.rows,
+            "blake3": blake3::Hash::from(written.blake3).to_hex().to_string(),
+            "first_message": messages.value(0),
+            "last_message": messages.value(messages.len() - 1),
+            "postings": postings,
+        });
+        std::fs::write(&expected_path, serde_json::to_string_pretty(&expected).unwrap()).unwrap();
+    }
+    let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(&expected_path).unwrap()).unwrap();
+    let reader = SegmentReader::open_local(&segment).await.unwrap();
+    assert_eq!(reader.num_rows(), expected["rows"].as_u64().unwrap());
+    let verify = reader.verify().await.unwrap();
+    assert_eq!(blake3::Hash::from(verify.blake3).to_hex().as_str(), expected["blake3"].as_str().unwrap());
+    for term in probe_terms() {
+        let key = String::from_utf8_lossy(term.as_bytes()).replace('\0', "=");
+        let want: Vec<u32> = serde_json::from_value(expected["postings"][&key].clone()).unwrap();
+        let got: Vec<u32> = reader.lookup(&term).await.unwrap().iter().collect();
+        assert_eq!(got, want, "{key}");
+    }
+    let rows = concat_batches(&log_schema(), &reader.read(None, None).await.unwrap()).unwrap();
+    let messages = rows.column_by_name("message").unwrap().as_string::<i32>();
+    assert_eq!(messages.value(0), expected["first_message"].as_str().unwrap());
+    assert_eq!(messages.value(messages.len() - 1), expected["last_message"].as_str().unwrap());
+}
