@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use silt_storage::record::LogRecord;
 
 /// Start of every generated corpus: 2026-11-21T00:00:00Z.
-pub const CORPUS_START_NS: i64 = 1_763_683_200_000_000_000;
+pub const CORPUS_START_NS: i64 = 1_795_219_200_000_000_000;
 
 const SERVICES: &[&str] = &[
     "payment-service", "checkout-service", "cart-service", "auth-service", "search-api", "inventory",
