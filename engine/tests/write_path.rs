@@ -75,6 +75,8 @@ fn ingest_flush_and_reopen_keep_every_row_once() {
     assert_eq!(segment_rows(dir.path(), "acme"), expected);
     let state = engine.catalog().state();
     assert_eq!(state.flushed_seq("acme"), Some(999));
+    let wal_bytes: u64 = wal_files(dir.path(), "acme").iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    assert_eq!(wal_bytes, 0, "the flush truncated the wal");
     assert!(state.segments.values().all(|s| s.stream == "web" && s.tenant == "acme"));
     drop(engine);
 

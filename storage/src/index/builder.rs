@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 
 use super::{
-    ATTRIBUTE_FIELD_PREFIX, FIELD_SEPARATOR, INDEX_MAGIC, INDEX_VERSION, MESSAGE_FIELD, TERM_BLOCK_TARGET_BYTES,
-    encode_postings, varint,
+    ATTRIBUTE_FIELD_PREFIX, FIELD_SEPARATOR, INDEX_MAGIC, INDEX_VERSION, MAX_FILTER_PARTITION_BITS, MESSAGE_FIELD,
+    RARE_TERMS_PER_PARTITION, TERM_BLOCK_TARGET_BYTES, encode_postings, fingerprint_of, partition_of, varint,
 };
 use crate::tokenizer::{self, MAX_TOKEN_BYTES, TOKENIZER_VERSION};
 
@@ -43,6 +43,12 @@ pub struct IndexStats {
     /// Terms and uncompressed entry bytes per field kind: `message`, keyword fields by name,
     /// and all attributes together as `attributes`.
     pub by_kind: BTreeMap<String, (u64, u64)>,
+    /// Terms kept only as fingerprints (they occur in one posting block).
+    pub rare_terms: u64,
+    pub filter_partitions: u32,
+    /// Bytes of the term blocks and of the fingerprint partitions.
+    pub term_block_bytes: u64,
+    pub filter_bytes: u64,
 }
 
 impl TermIndexBuilder {
@@ -99,13 +105,30 @@ impl TermIndexBuilder {
         self.rows += 1;
     }
 
-    /// Writes the index region: directory (magic, versions, parameters, `footer_digest`, data
-    /// stripe checksums, block table) followed by the term blocks. Layout in docs/format.md.
+    /// Writes the index region: directory (fixed header, data stripe checksums, term block
+    /// table, fingerprint partition table, field table), then the term blocks, then the
+    /// fingerprint partitions. Terms seen in one posting block only are stored as fingerprints;
+    /// the others with exact postings. Layout in docs/format.md.
     pub fn finish(self, footer_digest: [u8; 32], stripe_bytes: u32, stripes: &[u32]) -> (Vec<u8>, IndexStats) {
-        let mut entries: Vec<(Box<[u8]>, PostingList)> = self.terms.into_iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let posting_blocks = self.rows.div_ceil(u64::from(self.block_rows)) as usize;
+        let mut exact: Vec<(Box<[u8]>, PostingList)> = Vec::new();
+        let mut rare: Vec<(u32, u32)> = Vec::new(); // (hash, block)
+        let mut fields: BTreeMap<Vec<u8>, FieldStats> = BTreeMap::new();
+        for (term, list) in self.terms {
+            let field = field_of(&term).to_vec();
+            let stats = fields.entry(field).or_default();
+            if list.rest.is_empty() {
+                stats.rare += 1;
+                stats.rare_blocks.insert(list.first);
+                rare.push((crc32c::crc32c(&term), list.first));
+            } else {
+                stats.exact += 1;
+                exact.push((term, list));
+            }
+        }
+        exact.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
-        let mut stats = IndexStats { terms: entries.len() as u64, ..Default::default() };
+        let mut stats = IndexStats { terms: exact.len() as u64, rare_terms: rare.len() as u64, ..Default::default() };
         let mut blocks: Vec<Vec<u8>> = Vec::new();
         let mut table: Vec<(Vec<u8>, u32, u32, u32)> = Vec::new(); // first term, crc, terms, raw len
         let mut raw = Vec::with_capacity(TERM_BLOCK_TARGET_BYTES * 2);
@@ -121,7 +144,7 @@ impl TermIndexBuilder {
             raw.clear();
         };
 
-        for (term, list) in &entries {
+        for (term, list) in &exact {
             if in_block == 0 {
                 first_term.clear();
                 first_term.extend_from_slice(term);
@@ -150,7 +173,42 @@ impl TermIndexBuilder {
             close_block(&mut raw, &first_term, in_block, &mut blocks);
         }
 
-        // Directory: fixed header, then the block table. Offsets are relative to the index start.
+        // Fingerprint partitions: partition p holds, for every posting block, the sorted
+        // 16-bit fingerprints of the rare terms whose hash falls in p.
+        let partition_bits = filter_partition_bits(rare.len());
+        let partitions = if rare.is_empty() { 0u32 } else { 1 << partition_bits };
+        rare.sort_unstable_by_key(|&(hash, block)| (partition_of(hash, partition_bits), block, fingerprint_of(hash)));
+        let mut filters: Vec<(Vec<u8>, u32, u32)> = Vec::new(); // bytes, crc, raw len
+        let mut rare_iter = rare.iter().peekable();
+        for p in 0..partitions {
+            raw.clear();
+            for block in 0..posting_blocks as u32 {
+                let mut prints: Vec<u16> = Vec::new();
+                while let Some(&&(hash, b)) = rare_iter.peek() {
+                    if partition_of(hash, partition_bits) != p || b != block {
+                        break;
+                    }
+                    prints.push(fingerprint_of(hash));
+                    rare_iter.next();
+                }
+                prints.dedup();
+                varint::put(&mut raw, prints.len() as u64);
+                let mut last = 0u16;
+                for (i, f) in prints.iter().enumerate() {
+                    varint::put(&mut raw, u64::from(if i == 0 { *f } else { f - last }));
+                    last = *f;
+                }
+            }
+            let compressed = zstd::bulk::compress(&raw, TERM_BLOCK_ZSTD_LEVEL).expect("zstd compresses in memory");
+            filters.push((compressed.clone(), crc32c::crc32c(&compressed), raw.len() as u32));
+        }
+        for (field, f) in &fields {
+            let kind = stats.by_kind.entry(kind_of_field(field).to_owned()).or_default();
+            kind.0 += f.rare;
+        }
+
+        // Directory: fixed header, stripes, then the tables. Offsets are relative to the end
+        // of the directory; term blocks come first, fingerprint partitions after them.
         let mut dir = Vec::new();
         dir.extend_from_slice(&INDEX_MAGIC);
         dir.extend_from_slice(&INDEX_VERSION.to_le_bytes());
@@ -162,11 +220,12 @@ impl TermIndexBuilder {
         dir.extend_from_slice(&(blocks.len() as u32).to_le_bytes());
         dir.extend_from_slice(&stripe_bytes.to_le_bytes());
         dir.extend_from_slice(&(stripes.len() as u32).to_le_bytes());
+        dir.extend_from_slice(&partitions.to_le_bytes());
+        dir.extend_from_slice(&stats.rare_terms.to_le_bytes());
+        dir.extend_from_slice(&(fields.len() as u32).to_le_bytes());
         for crc in stripes {
             dir.extend_from_slice(&crc.to_le_bytes());
         }
-        // Block offsets depend on the directory's own length; encode the table with offsets
-        // relative to the end of the directory, which a reader adds back.
         let mut offset = 0u64;
         for ((first, crc, n, raw_len), block) in table.iter().zip(&blocks) {
             varint::put(&mut dir, first.len() as u64);
@@ -178,17 +237,57 @@ impl TermIndexBuilder {
             varint::put(&mut dir, u64::from(*raw_len));
             offset += block.len() as u64;
         }
+        stats.term_block_bytes = offset;
+        for (bytes, crc, raw_len) in &filters {
+            varint::put(&mut dir, offset);
+            varint::put(&mut dir, bytes.len() as u64);
+            dir.extend_from_slice(&crc.to_le_bytes());
+            varint::put(&mut dir, u64::from(*raw_len));
+            offset += bytes.len() as u64;
+        }
+        stats.filter_bytes = offset - stats.term_block_bytes;
+        for (field, f) in &fields {
+            varint::put(&mut dir, field.len() as u64);
+            dir.extend_from_slice(field);
+            varint::put(&mut dir, f.exact);
+            varint::put(&mut dir, f.rare);
+            varint::put(&mut dir, f.rare_blocks.serialized_size() as u64);
+            f.rare_blocks.serialize_into(&mut dir).expect("writing to a Vec cannot fail");
+        }
         stats.directory_bytes = dir.len() as u64;
         stats.directory_crc32c = crc32c::crc32c(&dir);
         stats.blocks = blocks.len() as u32;
+        stats.filter_partitions = partitions;
         let mut out = dir;
         out.reserve(offset as usize);
         for block in blocks {
             out.extend_from_slice(&block);
         }
+        for (bytes, _, _) in filters {
+            out.extend_from_slice(&bytes);
+        }
         stats.total_bytes = out.len() as u64;
         (out, stats)
     }
+}
+
+#[derive(Default)]
+struct FieldStats {
+    exact: u64,
+    rare: u64,
+    rare_blocks: roaring::RoaringBitmap,
+}
+
+/// The field part of a term (everything before the separator).
+fn field_of(term: &[u8]) -> &[u8] {
+    let end = term.iter().position(|&b| b == FIELD_SEPARATOR).unwrap_or(term.len());
+    &term[..end]
+}
+
+/// Bits of the hash that pick a fingerprint partition: about 4096 rare terms per partition.
+fn filter_partition_bits(rare_terms: usize) -> u32 {
+    let wanted = rare_terms.div_ceil(RARE_TERMS_PER_PARTITION).max(1);
+    wanted.next_power_of_two().trailing_zeros().min(MAX_FILTER_PARTITION_BITS)
 }
 
 fn keyword_term(buf: &mut Vec<u8>, prefix: &str, field: &str, value: &str) {
@@ -212,9 +311,13 @@ fn insert(terms: &mut FxHashMap<Box<[u8]>, PostingList>, term: &[u8], block: u32
 
 /// The statistics bucket of a term: its field, with every attribute counted as `attributes`.
 pub(crate) fn kind_of(term: &[u8]) -> &str {
-    match super::split_term(term) {
-        Some((field, _)) if field.starts_with(ATTRIBUTE_FIELD_PREFIX) => "attributes",
-        Some((field, _)) => field,
-        None => "invalid",
+    kind_of_field(field_of(term))
+}
+
+pub(crate) fn kind_of_field(field: &[u8]) -> &str {
+    match std::str::from_utf8(field) {
+        Ok(f) if f.starts_with(ATTRIBUTE_FIELD_PREFIX) => "attributes",
+        Ok(f) => f,
+        Err(_) => "invalid",
     }
 }

@@ -7,7 +7,7 @@ mod reader;
 
 pub use builder::{IndexStats, TermIndexBuilder};
 pub use postings::{decode_postings, encode_postings};
-pub use reader::{BlockEntry, IndexDirectory, TermBlock};
+pub use reader::{BlockEntry, FieldEntry, FilterEntry, FilterPartition, IndexDirectory, TermBlock};
 
 use crate::tokenizer;
 
@@ -23,6 +23,27 @@ pub const TERM_BLOCK_TARGET_BYTES: usize = 16 * 1024;
 /// Posting lists with at most this many blocks are stored as delta varints; longer ones as a
 /// roaring bitmap.
 pub const SMALL_POSTINGS_MAX: usize = 8;
+/// Fingerprint partitions are sized for about this many rare terms each, so a look-up of a
+/// rare term reads a few KiB of fingerprints.
+pub const RARE_TERMS_PER_PARTITION: usize = 4096;
+/// At most 2^16 fingerprint partitions.
+pub const MAX_FILTER_PARTITION_BITS: u32 = 16;
+
+/// The hash of a term for its fingerprint: CRC-32C (Castagnoli) of the term bytes.
+pub fn term_hash(term: &[u8]) -> u32 {
+    crc32c::crc32c(term)
+}
+
+/// The fingerprint partition of a term hash: its top `bits` bits.
+pub fn partition_of(hash: u32, bits: u32) -> u32 {
+    if bits == 0 { 0 } else { hash >> (32 - bits) }
+}
+
+/// The 16-bit fingerprint of a term hash: its low 16 bits.
+pub fn fingerprint_of(hash: u32) -> u16 {
+    (hash & 0xffff) as u16
+}
+
 /// A directory or term block larger than this is refused as corrupt before allocating for it.
 pub const MAX_SECTION_BYTES: u64 = 1 << 30;
 /// Field name of message tokens in the term dictionary.

@@ -8,8 +8,28 @@ use crate::error::{Result, StorageError};
 use crate::tokenizer::TOKENIZER_VERSION;
 
 /// Fixed part of the directory: magic 4, index version 2, tokenizer version 2, block rows 4,
-/// rows 8, footer digest 32, term count 8, block count 4, stripe bytes 4, stripe count 4.
-pub const DIRECTORY_HEADER_BYTES: usize = 72;
+/// rows 8, footer digest 32, term count 8, block count 4, stripe bytes 4, stripe count 4,
+/// fingerprint partitions 4, rare terms 8, fields 4.
+pub const DIRECTORY_HEADER_BYTES: usize = 88;
+
+/// Where one fingerprint partition lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterEntry {
+    /// Offset from the start of the index region.
+    pub offset: u64,
+    pub length: u64,
+    pub crc32c: u32,
+    pub raw_length: u32,
+}
+
+/// Per-field term counts and the posting blocks that hold the field's rare terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldEntry {
+    pub field: Vec<u8>,
+    pub exact_terms: u64,
+    pub rare_terms: u64,
+    pub rare_blocks: RoaringBitmap,
+}
 
 /// Where one term block lives and what it starts with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +44,7 @@ pub struct BlockEntry {
 }
 
 /// The index directory: parameters and the block table, read first on every look-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IndexDirectory {
     pub version: u16,
     pub tokenizer_version: u16,
@@ -37,6 +57,11 @@ pub struct IndexDirectory {
     /// crc32c of each stripe of the bytes before the index, the last one possibly short.
     pub stripes: Vec<u32>,
     pub blocks: Vec<BlockEntry>,
+    /// Terms stored only as fingerprints.
+    pub rare_terms: u64,
+    /// Fingerprint partitions; their count is a power of two (or zero).
+    pub filters: Vec<FilterEntry>,
+    pub fields: Vec<FieldEntry>,
 }
 
 impl IndexDirectory {
@@ -81,6 +106,12 @@ impl IndexDirectory {
         let block_count = u32_at(60);
         let stripe_bytes = u32_at(64);
         let stripe_count = u32_at(68);
+        let partition_count = u32_at(72);
+        let rare_terms = u64_at(76);
+        let field_count = u32_at(84);
+        if partition_count != 0 && (!partition_count.is_power_of_two() || partition_count > 1 << 16) {
+            return Err(corrupt("bad fingerprint partition count"));
+        }
         let dir_len = bytes.len() as u64;
         if stripe_bytes == 0 || u64::from(stripe_count) * 4 > dir_len - DIRECTORY_HEADER_BYTES as u64 {
             return Err(corrupt("bad stripe table"));
@@ -137,8 +168,49 @@ impl IndexDirectory {
                 raw_length: raw_length as u32,
             });
         }
+        if u64::from(partition_count) > (dir_len - pos as u64) / 7 {
+            return Err(corrupt("partition count exceeds directory size"));
+        }
+        let mut filters = Vec::with_capacity(partition_count as usize);
+        for _ in 0..partition_count {
+            let get = |pos: &mut usize| varint::get(bytes, pos).ok_or_else(|| corrupt("truncated partition table"));
+            let offset = get(&mut pos)?;
+            let length = get(&mut pos)?;
+            let crc_end = pos.checked_add(4).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt("truncated partition table"))?;
+            let crc32c = u32::from_le_bytes(bytes[pos..crc_end].try_into().expect("4 bytes"));
+            pos = crc_end;
+            let raw_length = get(&mut pos)?;
+            if offset != expected_offset || length == 0 || length > MAX_SECTION_BYTES || raw_length > MAX_SECTION_BYTES {
+                return Err(corrupt("inconsistent partition table"));
+            }
+            expected_offset = offset + length;
+            filters.push(FilterEntry { offset: dir_len + offset, length, crc32c, raw_length: raw_length as u32 });
+        }
+        if u64::from(field_count) > (dir_len - pos as u64) / 4 {
+            return Err(corrupt("field count exceeds directory size"));
+        }
+        let mut fields = Vec::with_capacity(field_count as usize);
+        let mut total_rare = 0u64;
+        for _ in 0..field_count {
+            let get = |pos: &mut usize| varint::get(bytes, pos).ok_or_else(|| corrupt("truncated field table"));
+            let name_len = get(&mut pos)? as usize;
+            let name_end = pos.checked_add(name_len).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt("field name past end"))?;
+            let field = bytes[pos..name_end].to_vec();
+            pos = name_end;
+            let exact_terms = get(&mut pos)?;
+            let field_rare = get(&mut pos)?;
+            let bitmap_len = get(&mut pos)? as usize;
+            let bitmap_end = pos.checked_add(bitmap_len).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt("field bitmap past end"))?;
+            let rare_blocks = RoaringBitmap::deserialize_from(&bytes[pos..bitmap_end]).map_err(|_| corrupt("invalid field bitmap"))?;
+            pos = bitmap_end;
+            total_rare = total_rare.checked_add(field_rare).ok_or_else(|| corrupt("rare term count overflows"))?;
+            fields.push(FieldEntry { field, exact_terms, rare_terms: field_rare, rare_blocks });
+        }
+        if total_rare != rare_terms || (rare_terms > 0) != (partition_count > 0) {
+            return Err(corrupt("rare term counts do not match"));
+        }
         if pos != bytes.len() {
-            return Err(corrupt("trailing bytes after block table"));
+            return Err(corrupt("trailing bytes after the tables"));
         }
         if dir_len + expected_offset != index_len {
             return Err(corrupt("blocks do not fill the index region"));
@@ -146,12 +218,44 @@ impl IndexDirectory {
         if total_terms != terms {
             return Err(corrupt("term count does not match blocks"));
         }
-        Ok(Self { version, tokenizer_version, block_rows, rows, footer_digest, terms, stripe_bytes, stripes, blocks })
+        let directory = Self {
+            version,
+            tokenizer_version,
+            block_rows,
+            rows,
+            footer_digest,
+            terms,
+            stripe_bytes,
+            stripes,
+            blocks,
+            rare_terms,
+            filters,
+            fields,
+        };
+        if directory.fields.iter().any(|f| f.rare_blocks.max().is_some_and(|m| m >= directory.posting_blocks())) {
+            return Err(corrupt("field bitmap names a block past the last row"));
+        }
+        Ok(directory)
     }
 
     /// Number of posting blocks in the segment.
     pub fn posting_blocks(&self) -> u32 {
         self.rows.div_ceil(u64::from(self.block_rows)) as u32
+    }
+
+    /// The fingerprint partition that may hold `term` if it is rare, with its fingerprint.
+    pub fn filter_for(&self, term: &[u8]) -> Option<(usize, u16)> {
+        if self.filters.is_empty() {
+            return None;
+        }
+        let hash = super::term_hash(term);
+        let bits = self.filters.len().trailing_zeros();
+        Some((super::partition_of(hash, bits) as usize, super::fingerprint_of(hash)))
+    }
+
+    /// Blocks holding rare terms of `field` (their values are not in the dictionary).
+    pub fn rare_blocks(&self, field: &str) -> RoaringBitmap {
+        self.fields.iter().find(|f| f.field == field.as_bytes()).map(|f| f.rare_blocks.clone()).unwrap_or_default()
     }
 
     /// Index of the only block that can hold `term`, if any.
@@ -168,6 +272,61 @@ impl IndexDirectory {
             None => self.blocks.len(),
         };
         first..last.max(first)
+    }
+}
+
+/// One decoded fingerprint partition: for each posting block, sorted 16-bit fingerprints.
+#[derive(Debug, Clone)]
+pub struct FilterPartition {
+    sets: Vec<Vec<u16>>,
+}
+
+impl FilterPartition {
+    pub fn decode(bytes: &[u8], entry: &FilterEntry, posting_blocks: u32, location: &str) -> Result<Self> {
+        let corrupt = |what: String| StorageError::corrupt(location, format!("fingerprint partition at {}: {what}", entry.offset));
+        let actual = crc32c::crc32c(bytes);
+        if actual != entry.crc32c {
+            return Err(corrupt(format!("checksum mismatch (expected {:08x}, found {actual:08x})", entry.crc32c)));
+        }
+        let raw = zstd::bulk::decompress(bytes, entry.raw_length as usize)
+            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+        if raw.len() != entry.raw_length as usize {
+            return Err(corrupt("decompressed length differs from directory".into()));
+        }
+        let mut sets = Vec::with_capacity(posting_blocks.min(1 << 20) as usize);
+        let mut pos = 0;
+        for _ in 0..posting_blocks {
+            let n = varint::get(&raw, &mut pos).ok_or_else(|| corrupt("truncated set".into()))?;
+            if n > 65536 || n as usize > raw.len() - pos {
+                return Err(corrupt("set larger than its partition".into()));
+            }
+            let mut set = Vec::with_capacity(n as usize);
+            let mut last = 0u64;
+            for i in 0..n {
+                let v = varint::get(&raw, &mut pos).ok_or_else(|| corrupt("truncated set".into()))?;
+                let value = if i == 0 { v } else { last + v };
+                if (i > 0 && v == 0) || value > u64::from(u16::MAX) {
+                    return Err(corrupt("fingerprints not sorted".into()));
+                }
+                set.push(value as u16);
+                last = value;
+            }
+            sets.push(set);
+        }
+        if pos != raw.len() {
+            return Err(corrupt("trailing bytes".into()));
+        }
+        Ok(Self { sets })
+    }
+
+    /// Posting blocks whose set holds `fingerprint`.
+    pub fn blocks_with(&self, fingerprint: u16) -> RoaringBitmap {
+        self.sets
+            .iter()
+            .enumerate()
+            .filter(|(_, set)| set.binary_search(&fingerprint).is_ok())
+            .map(|(b, _)| b as u32)
+            .collect()
     }
 }
 

@@ -15,7 +15,7 @@ fn build(rows: &[(String, Option<String>)], block_rows: u32) -> (Vec<u8>, IndexS
     builder.finish([7; 32], 65536, &[1, 2, 3])
 }
 
-/// Decodes every block and returns all terms with postings.
+/// Decodes every block and returns all dictionary terms with postings.
 fn decode_all(bytes: &[u8], stats: &IndexStats) -> (IndexDirectory, BTreeMap<Vec<u8>, RoaringBitmap>) {
     let dir_len = stats.directory_bytes as usize;
     let dir = IndexDirectory::decode(&bytes[..dir_len], stats.directory_crc32c, bytes.len() as u64, "mem").unwrap();
@@ -53,26 +53,66 @@ fn row_strategy() -> impl Strategy<Value = (String, Option<String>)> {
     )
 }
 
+/// Candidate blocks of a rare term from its fingerprint partition.
+fn rare_lookup(bytes: &[u8], dir: &IndexDirectory, term: &[u8]) -> RoaringBitmap {
+    let (p, fingerprint) = dir.filter_for(term).expect("index has fingerprints");
+    let entry = &dir.filters[p];
+    let raw = &bytes[entry.offset as usize..(entry.offset + entry.length) as usize];
+    FilterPartition::decode(raw, entry, dir.posting_blocks(), "mem").unwrap().blocks_with(fingerprint)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
     fn term_index_roundtrip(rows in prop::collection::vec(row_strategy(), 1..600), block_rows in 1u32..64) {
         let (bytes, stats) = build(&rows, block_rows);
         let (dir, all) = decode_all(&bytes, &stats);
+        let expected = brute_force(&rows, block_rows);
+        let (multi, single): (BTreeMap<_, _>, BTreeMap<_, _>) = expected.into_iter().partition(|(_, p)| p.len() > 1);
         prop_assert_eq!(dir.rows, rows.len() as u64);
         prop_assert_eq!(dir.terms as usize, all.len());
+        prop_assert_eq!(dir.rare_terms as usize, single.len());
         prop_assert_eq!(&dir.stripes, &vec![1, 2, 3]);
-        prop_assert_eq!(all, brute_force(&rows, block_rows));
+        prop_assert_eq!(all, multi);
+        for (term, postings) in &single {
+            let candidates = rare_lookup(&bytes, &dir, term);
+            prop_assert!(postings.is_subset(&candidates), "rare term must find its block");
+            let field = split_term(term).unwrap().0;
+            prop_assert!(postings.is_subset(&dir.rare_blocks(field)));
+        }
     }
 }
 
 #[test]
+fn fingerprints_rarely_name_other_blocks() {
+    // 20,000 unique ids over 80 blocks: each look-up should find its block and few others.
+    let rows: Vec<(String, Option<String>)> = (0..20_000).map(|i| (format!("id{i:08x}"), None)).collect();
+    let (bytes, stats) = build(&rows, 256);
+    let (dir, _) = decode_all(&bytes, &stats);
+    assert_eq!(dir.rare_terms, 20_000);
+    assert!(dir.filters.len() >= 4, "{} partitions", dir.filters.len());
+    let mut extra = 0;
+    for i in (0..20_000).step_by(13) {
+        let term = Term::from_parts(MESSAGE_FIELD, format!("id{i:08x}").as_bytes());
+        let found = rare_lookup(&bytes, &dir, term.as_bytes());
+        assert!(found.contains(i / 256));
+        extra += found.len() - 1;
+    }
+    let lookups = 20_000 / 13 + 1;
+    assert!(extra * 20 < lookups, "{extra} false blocks in {lookups} look-ups");
+    // A fingerprint costs little more than a byte.
+    assert!(stats.filter_bytes < 20_000 * 2, "{} bytes of fingerprints", stats.filter_bytes);
+}
+
+#[test]
 fn many_terms_span_many_blocks_and_block_for_finds_them() {
-    let rows: Vec<(String, Option<String>)> =
-        (0..20_000).map(|i| (format!("request {i:08x} done"), Some(format!("svc-{}", i % 7)))).collect();
+    // Every id appears in two distant rows, so all are dictionary terms.
+    let rows: Vec<(String, Option<String>)> = (0..20_000)
+        .map(|i| (format!("request {:08x} done", i % 10_000), Some(format!("svc-{}", i % 7))))
+        .collect();
     let (bytes, stats) = build(&rows, 128);
     let (dir, all) = decode_all(&bytes, &stats);
-    assert!(dir.blocks.len() > 5, "expected several term blocks, got {}", dir.blocks.len());
+    assert!(dir.blocks.len() >= 4, "expected several term blocks, got {}", dir.blocks.len());
     for (term, postings) in all.iter().step_by(97) {
         let b = dir.block_for(term).unwrap();
         let entry = &dir.blocks[b];

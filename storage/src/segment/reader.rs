@@ -17,7 +17,7 @@ use roaring::RoaringBitmap;
 use super::source::StripeTable;
 use super::{SEGMENT_FORMAT_VERSION, SegmentFile, SegmentLabels, footer_digest, footer_keys};
 use crate::error::{ErrorKind, Result, StorageError};
-use crate::index::{FIELD_SEPARATOR, INDEX_VERSION, IndexDirectory, Term, TermBlock};
+use crate::index::{FIELD_SEPARATOR, FilterPartition, INDEX_VERSION, IndexDirectory, Term, TermBlock};
 use crate::tokenizer::TOKENIZER_VERSION;
 
 /// Bytes fetched from the end of a file on open, enough for a typical footer and page index in
@@ -235,20 +235,54 @@ impl SegmentReader {
             .collect()
     }
 
-    /// Posting blocks of exactly `term` (empty when the segment does not contain it).
+    /// Candidate posting blocks of `term`: its exact postings if it is in the dictionary, else
+    /// the blocks whose fingerprint set holds its fingerprint (a superset; the scan re-checks).
+    /// Reads the one term block and the one fingerprint partition it can be in, in one request.
     pub async fn lookup(&self, term: &Term) -> Result<RoaringBitmap> {
-        let Some(block) = self.directory.block_for(term.as_bytes()) else {
-            return Ok(RoaringBitmap::new());
-        };
-        let blocks = self.read_blocks(block..block + 1).await?;
-        Ok(blocks[0].get(term.as_bytes()).cloned().unwrap_or_default())
+        let bytes = term.as_bytes();
+        let block = self.directory.block_for(bytes);
+        let filter = self.directory.filter_for(bytes);
+        let base = self.footer.index_offset;
+        let mut ranges = Vec::with_capacity(2);
+        if let Some(b) = block {
+            let e = &self.directory.blocks[b];
+            ranges.push(base + e.offset..base + e.offset + e.length);
+        }
+        if let Some((p, _)) = filter {
+            let e = &self.directory.filters[p];
+            ranges.push(base + e.offset..base + e.offset + e.length);
+        }
+        let mut fetched = self.file.read_ranges(&ranges).await?.into_iter();
+        let posting_blocks = self.directory.posting_blocks();
+        if let Some(b) = block {
+            let bytes_read = fetched.next().expect("one range per section");
+            let decoded = TermBlock::decode(&bytes_read, &self.directory.blocks[b], posting_blocks, self.location())?;
+            if let Some(postings) = decoded.get(bytes) {
+                return Ok(postings.clone());
+            }
+        }
+        match filter {
+            Some((p, fingerprint)) => {
+                let bytes_read = fetched.next().expect("one range per section");
+                let partition =
+                    FilterPartition::decode(&bytes_read, &self.directory.filters[p], posting_blocks, self.location())?;
+                Ok(partition.blocks_with(fingerprint))
+            }
+            None => Ok(RoaringBitmap::new()),
+        }
     }
 
     /// Union of the posting blocks of every term starting with `prefix` (field + value prefix).
+    /// Exact for dictionary terms; blocks holding rare terms of the field are always included,
+    /// since their values are only fingerprints.
     pub async fn lookup_prefix(&self, prefix: &Term) -> Result<RoaringBitmap> {
         let start = prefix.as_bytes();
         let end = prefix_end(start);
-        self.union_range(start, end.as_deref(), |_| true).await
+        let mut out = self.union_range(start, end.as_deref(), |_| true).await?;
+        if let Some(field) = prefix.field() {
+            out |= self.directory.rare_blocks(field);
+        }
+        Ok(out)
     }
 
     /// Union of the posting blocks of every term of `field` whose value satisfies `matches`.
@@ -258,7 +292,8 @@ impl SegmentReader {
         let mut end = field.as_bytes().to_vec();
         end.push(FIELD_SEPARATOR + 1);
         let field_len = start.as_bytes().len();
-        self.union_range(start.as_bytes(), Some(&end), |term| matches(&term[field_len..])).await
+        let exact = self.union_range(start.as_bytes(), Some(&end), |term| matches(&term[field_len..])).await?;
+        Ok(exact | self.directory.rare_blocks(field))
     }
 
     /// Union of the posting blocks of every term of `field` whose value the regular expression
@@ -272,7 +307,8 @@ impl SegmentReader {
             let prefix = Term::from_parts(field, literal_prefix.to_lowercase().as_bytes());
             let start = prefix.as_bytes();
             let field_len = field.len() + 1;
-            return self.union_range(start, prefix_end(start).as_deref(), |t| regex.is_match(&t[field_len..])).await;
+            let exact = self.union_range(start, prefix_end(start).as_deref(), |t| regex.is_match(&t[field_len..])).await?;
+            return Ok(exact | self.directory.rare_blocks(field));
         }
         self.lookup_matching(field, |value| regex.is_match(value)).await
     }
@@ -302,7 +338,8 @@ impl SegmentReader {
         Ok(out)
     }
 
-    /// Every term with its postings, in order (reads the whole index; for inspection and tests).
+    /// Every dictionary term (those in two or more posting blocks) with its postings, in order.
+    /// Reads every term block; for inspection and tests.
     pub async fn terms(&self) -> Result<Vec<(Vec<u8>, RoaringBitmap)>> {
         let blocks = self.read_blocks(0..self.directory.blocks.len()).await?;
         Ok(blocks.iter().flat_map(|b| b.iter().map(|(t, p)| (t.to_vec(), p.clone()))).collect())
@@ -386,9 +423,15 @@ impl SegmentReader {
         stream.try_collect().await.map_err(|e| parquet_error(&location, e))
     }
 
-    /// Reads and checks every index block and hashes the whole file.
+    /// Reads and checks every index block and fingerprint partition, and hashes the whole file.
     pub async fn verify(&self) -> Result<VerifyReport> {
         let blocks = self.read_blocks(0..self.directory.blocks.len()).await?;
+        let base = self.footer.index_offset;
+        let ranges: Vec<_> =
+            self.directory.filters.iter().map(|e| base + e.offset..base + e.offset + e.length).collect();
+        for (bytes, entry) in self.file.read_ranges(&ranges).await?.iter().zip(&self.directory.filters) {
+            FilterPartition::decode(bytes, entry, self.directory.posting_blocks(), self.location())?;
+        }
         let mut hasher = blake3::Hasher::new();
         const CHUNK: u64 = 8 << 20;
         let mut at = 0;
@@ -397,7 +440,10 @@ impl SegmentReader {
             hasher.update(&self.file.read(at..end).await?);
             at = end;
         }
-        Ok(VerifyReport { blake3: *hasher.finalize().as_bytes(), index_blocks_checked: blocks.len() })
+        Ok(VerifyReport {
+            blake3: *hasher.finalize().as_bytes(),
+            index_blocks_checked: blocks.len() + self.directory.filters.len(),
+        })
     }
 }
 

@@ -360,6 +360,11 @@ impl Wal {
     /// now). Never deletes the file being appended to.
     pub fn truncate_before(&self, seq: u64) -> Result<(), WalError> {
         let mut inner = lock(&self.inner);
+        // Everything appended is below `seq`: start a new, empty file so the current one can go.
+        if inner.file_bytes > 0 && inner.next_seq <= seq && inner.failed.is_none() {
+            let next = inner.next_seq;
+            self.roll(&mut inner, next)?;
+        }
         let mut removed = 0;
         while inner.files.len() > 1 && inner.files[0].end_seq <= seq {
             let path = &inner.files[0].path;

@@ -432,7 +432,7 @@ fn truncate_before_deletes_only_fully_covered_files() {
     wal.truncate_before(6).unwrap();
     assert_eq!(names(dir.path()), [6, 8]);
     wal.truncate_before(u64::MAX).unwrap();
-    assert_eq!(names(dir.path()), [8], "the current file stays");
+    assert_eq!(names(dir.path()), [10], "a new empty file replaces the fully truncated one");
     assert_eq!(wal.append_durable("default", &rows(1, "after"), 0).unwrap(), 10);
     drop(wal);
     let (wal, replay) = open_small(dir.path(), 10);
@@ -482,4 +482,22 @@ fn large_and_compressible_records_round_trip() {
     let expected = write_batches(dir.path(), &[big, many], false);
     let (_, replay) = open(dir.path(), 0);
     assert_eq!(replay.records, expected);
+}
+
+#[test]
+fn truncating_everything_leaves_one_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), 0, WalOptions::default()).unwrap();
+    wal.append_durable("default", &rows(3, "a"), 0).unwrap();
+    wal.append_durable("default", &rows(2, "b"), 0).unwrap();
+    wal.truncate_before(wal.next_seq()).unwrap();
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), 0);
+    assert_eq!(files[0].file_name().unwrap().to_string_lossy(), wal_file_name(5));
+    assert_eq!(wal.append_durable("default", &rows(1, "c"), 0).unwrap(), 5);
+    drop(wal);
+    let (wal, replay) = Wal::open(dir.path(), 5, WalOptions::default()).unwrap();
+    assert_eq!(replay.records.len(), 1);
+    assert_eq!(wal.next_seq(), 6);
 }

@@ -58,7 +58,8 @@ async fn probe(bytes: Bytes, page_index_crc32c: Option<u32>) -> Outcome {
     for term in probe_terms() {
         postings.push(reader.lookup(&term).await.ok());
     }
-    let all_terms_ok = reader.terms().await.is_ok();
+    // Reads and checks every term block and fingerprint partition.
+    let all_terms_ok = reader.verify().await.is_ok();
     Outcome { rows, postings, all_terms_ok, open_error: None }
 }
 

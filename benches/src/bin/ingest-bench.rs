@@ -1,0 +1,87 @@
+//! End-to-end ingest benchmark: generates the realistic NDJSON corpus (default 2,000,000 lines
+//! of ~530 bytes), runs the real `silt ingest` on it, and reports lines/s, MB/s, peak RSS and
+//! bytes on disk against raw bytes.
+//!
+//! `cargo build --release --bin silt -p silt-server && cargo run --release -p silt-benches --bin ingest-bench -- [LINES] [--keep DIR]`
+//! The `silt` binary is `$SILT_BIN` or `target/release/silt`.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use silt_benches::{CorpusGenerator, to_ndjson};
+
+fn dir_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let lines: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(2_000_000);
+    let keep = args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let silt = std::env::var_os("SILT_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/release/silt"));
+    assert!(silt.exists(), "{} not found: build it with `cargo build --release --bin silt`", silt.display());
+
+    let work = keep.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("silt-ingest-bench-{}", std::process::id())));
+    std::fs::create_dir_all(&work).unwrap();
+    let corpus = work.join("corpus.ndjson");
+    let started = Instant::now();
+    let mut raw_bytes = 0u64;
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&corpus).unwrap());
+        for record in CorpusGenerator::new(42, lines, 7200) {
+            let line = to_ndjson(&record);
+            raw_bytes += line.len() as u64 + 1;
+            out.write_all(line.as_bytes()).unwrap();
+            out.write_all(b"\n").unwrap();
+        }
+        out.flush().unwrap();
+    }
+    eprintln!("corpus: {lines} lines, {raw_bytes} bytes ({} bytes/line), generated in {:.1} s", raw_bytes / lines.max(1), started.elapsed().as_secs_f64());
+
+    let data = work.join("data");
+    let _ = std::fs::remove_dir_all(&data);
+    let started = Instant::now();
+    let child = std::process::Command::new(&silt)
+        .arg("ingest")
+        .arg("--data-dir")
+        .arg(&data)
+        .arg(&corpus)
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (status, max_rss_kib) = wait_with_rusage(child.id() as i32);
+    let secs = started.elapsed().as_secs_f64();
+    assert!(status == 0, "silt ingest failed with status {status}");
+    let disk = dir_bytes(&data);
+    let segments = dir_bytes(&data.join("segments"));
+    println!("silt ingest: {lines} lines in {secs:.2} s");
+    println!("  throughput   {:.0} lines/s, {:.1} MB/s", lines as f64 / secs, raw_bytes as f64 / 1e6 / secs);
+    println!("  peak RSS     {:.0} MiB", max_rss_kib as f64 / 1024.0);
+    println!("  on disk      {disk} bytes (segments {segments}); raw/disk = {:.2}x", raw_bytes as f64 / disk as f64);
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+}
+
+/// Waits for `pid` and returns (exit status, peak RSS in KiB) from `wait4`.
+fn wait_with_rusage(pid: i32) -> (i32, i64) {
+    let mut status = 0;
+    // SAFETY: plain FFI call with valid pointers to locals.
+    #[allow(unsafe_code)]
+    let (rc, usage) = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let rc = libc::wait4(pid, &mut status, 0, &mut usage);
+        (rc, usage)
+    };
+    assert_eq!(rc, pid, "wait4 failed");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    (code, usage.ru_maxrss)
+}
