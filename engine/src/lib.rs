@@ -65,9 +65,9 @@ impl EngineOptions {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
-            flush_bytes: 256 << 20,
+            flush_bytes: 128 << 20,
             flush_age: Duration::from_secs(300),
-            memtable_limit_bytes: 768 << 20,
+            memtable_limit_bytes: 320 << 20,
             partition_min_rows: 10_000,
             segment: SegmentWriterOptions::default(),
             wal: WalOptions::default(),

@@ -60,7 +60,8 @@ fn ingest_samples_then_list_and_inspect() {
     assert_eq!(report["checksums"]["status"], "ok");
     assert_eq!(report["checksums"]["blake3"], segments[0]["blake3"]);
     assert_eq!(report["tenant"], "ops");
-    assert!(report["index"]["terms"].as_u64().unwrap() > 100);
+    let index = &report["index"];
+    assert!(index["terms"].as_u64().unwrap() + index["fingerprinted_terms"].as_u64().unwrap() > 100);
     assert!(report["columns"].as_array().unwrap().iter().any(|c| c["name"] == "attributes"));
     let text = run(silt().arg("inspect").arg(data.join(location)));
     assert!(String::from_utf8_lossy(&text.stdout).contains("checksums   ok"));

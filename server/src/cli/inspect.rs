@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use parquet::file::statistics::Statistics;
 use serde_json::json;
-use silt_storage::index::split_term;
 use silt_storage::segment::SegmentReader;
 
 use super::{ReportFormat, format, runtime};
@@ -47,29 +46,21 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     )?;
     let columns: Vec<_> = schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()})).collect();
 
-    // Checksums: every index block, every data stripe (by decoding all rows), the whole file.
-    let mut checksum_error = None;
+    // Terms by kind, from the directory's field table (attributes counted together).
     let mut by_kind: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    match reader.terms().await {
-        Ok(terms) => {
-            for (term, postings) in &terms {
-                let kind = match split_term(term) {
-                    Some((f, _)) if f.starts_with("attributes.") => "attributes".to_string(),
-                    Some((f, _)) => f.to_string(),
-                    None => "invalid".to_string(),
-                };
-                let entry = by_kind.entry(kind).or_default();
-                entry.0 += 1;
-                entry.1 += postings.len();
-            }
-        }
-        Err(e) => checksum_error = Some(e.to_string()),
+    for field in &directory.fields {
+        let name = String::from_utf8_lossy(&field.field);
+        let kind = if name.starts_with("attributes.") { "attributes".to_string() } else { name.into_owned() };
+        let entry = by_kind.entry(kind).or_default();
+        entry.0 += field.exact_terms;
+        entry.1 += field.rare_terms;
     }
-    if checksum_error.is_none() {
-        if let Err(e) = reader.read(None, None).await {
-            checksum_error = Some(e.to_string());
-        }
-    }
+    let term_block_bytes: u64 = directory.blocks.iter().map(|b| b.length).sum();
+    let fingerprint_bytes: u64 = directory.filters.iter().map(|b| b.length).sum();
+
+    // Checksums: every term block and fingerprint partition (verify), every data stripe (by
+    // decoding all rows), and the whole file's blake3.
+    let mut checksum_error = reader.read(None, None).await.err().map(|e| e.to_string());
     let blake3 = match reader.verify().await {
         Ok(report) => Some(blake3::Hash::from(report.blake3).to_hex().to_string()),
         Err(e) => {
@@ -99,15 +90,22 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
             "share_of_file": index_share,
             "directory_bytes": footer.directory_length,
             "term_blocks": directory.blocks.len(),
+            "term_block_bytes": term_block_bytes,
+            "fingerprint_partitions": directory.filters.len(),
+            "fingerprint_bytes": fingerprint_bytes,
             "terms": directory.terms,
+            "fingerprinted_terms": directory.rare_terms,
             "rows_per_posting_block": directory.block_rows,
-            "by_kind": by_kind.iter().map(|(k, (terms, postings))| (k.clone(), json!({"terms": terms, "postings": postings}))).collect::<serde_json::Map<_, _>>(),
+            "by_kind": by_kind
+                .iter()
+                .map(|(k, (exact, rare))| (k.clone(), json!({"terms": exact, "fingerprinted_terms": rare})))
+                .collect::<serde_json::Map<_, _>>(),
         },
         "checksums": {
             "status": if checksum_error.is_none() { "ok" } else { "failed" },
             "error": checksum_error,
             "blake3": blake3,
-            "index_blocks": directory.blocks.len(),
+            "index_blocks": directory.blocks.len() + directory.filters.len(),
             "data_stripes": directory.stripes.len(),
         },
     });
@@ -156,18 +154,24 @@ fn print_text(r: &serde_json::Value) {
         println!("  {:<20} {}", s(&c["name"]), s(&c["type"]));
     }
     let ix = &r["index"];
+    let b = |v: &serde_json::Value| format::bytes(v.as_u64().unwrap_or(0));
     println!(
-        "index       {} terms, {} ({:.1}% of file), {} term blocks, directory {}, {} rows per posting block",
-        ix["terms"],
-        format::bytes(ix["bytes"].as_u64().unwrap_or(0)),
+        "index       {} ({:.1}% of file), {} rows per posting block; directory {}",
+        b(&ix["bytes"]),
         ix["share_of_file"].as_f64().unwrap_or(0.0) * 100.0,
-        ix["term_blocks"],
-        format::bytes(ix["directory_bytes"].as_u64().unwrap_or(0)),
         ix["rows_per_posting_block"],
+        b(&ix["directory_bytes"]),
+    );
+    println!("  dictionary   {} terms in {} blocks, {}", ix["terms"], ix["term_blocks"], b(&ix["term_block_bytes"]));
+    println!(
+        "  fingerprints {} terms in {} partitions, {}",
+        ix["fingerprinted_terms"],
+        ix["fingerprint_partitions"],
+        b(&ix["fingerprint_bytes"])
     );
     if let Some(kinds) = ix["by_kind"].as_object() {
         for (kind, v) in kinds {
-            println!("  {kind:<20} {:>9} terms {:>10} postings", v["terms"], v["postings"]);
+            println!("  {kind:<20} {:>9} in dictionary {:>10} fingerprinted", v["terms"], v["fingerprinted_terms"]);
         }
     }
     let c = &r["checksums"];

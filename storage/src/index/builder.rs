@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
+use std::hash::Hasher;
 
 use super::{
     ATTRIBUTE_FIELD_PREFIX, FIELD_SEPARATOR, INDEX_MAGIC, INDEX_VERSION, MAX_FILTER_PARTITION_BITS, MESSAGE_FIELD,
-    RARE_TERMS_PER_PARTITION, TERM_BLOCK_TARGET_BYTES, encode_postings, fingerprint_of, partition_of, varint,
+    FINGERPRINTS_PER_SET, RARE_MAX_BLOCKS, TERM_BLOCK_TARGET_BYTES, encode_postings, fingerprint_of, partition_of, varint,
 };
 use crate::tokenizer::{self, MAX_TOKEN_BYTES, TOKENIZER_VERSION};
 
@@ -23,10 +23,68 @@ struct PostingList {
     rest: Vec<u32>,
 }
 
+/// One distinct term: its bytes in the arena, its hash, its postings.
+struct TermEntry {
+    start: usize,
+    len: u32,
+    hash: u64,
+    postings: PostingList,
+}
+
+/// Distinct terms in one arena of bytes, found through a hash table of entry indices: no
+/// allocation per term, and the hash is computed once per occurrence.
+#[derive(Default)]
+struct TermTable {
+    arena: Vec<u8>,
+    entries: Vec<TermEntry>,
+    index: hashbrown::HashTable<u32>,
+}
+
+impl TermTable {
+    fn insert(&mut self, term: &[u8], block: u32) {
+        let hash = {
+            let mut h = rustc_hash::FxHasher::default();
+            h.write(term);
+            h.finish()
+        };
+        let (arena, entries) = (&self.arena, &mut self.entries);
+        let found = self.index.find(hash, |&i| {
+            let e = &entries[i as usize];
+            e.hash == hash && &arena[e.start..e.start + e.len as usize] == term
+        });
+        match found {
+            Some(&i) => {
+                let list = &mut entries[i as usize].postings;
+                if list.last != block {
+                    list.rest.push(block);
+                    list.last = block;
+                }
+            }
+            None => {
+                let i = u32::try_from(entries.len()).expect("fewer than 2^32 terms per segment");
+                let start = self.arena.len();
+                self.arena.extend_from_slice(term);
+                self.entries.push(TermEntry {
+                    start,
+                    len: term.len() as u32,
+                    hash,
+                    postings: PostingList { first: block, last: block, rest: Vec::new() },
+                });
+                let entries = &self.entries;
+                self.index.insert_unique(hash, i, |&j| entries[j as usize].hash);
+            }
+        }
+    }
+
+    fn term(&self, e: &TermEntry) -> &[u8] {
+        &self.arena[e.start..e.start + e.len as usize]
+    }
+}
+
 /// Collects terms row by row; rows must be added in segment order (row numbers increasing).
 pub struct TermIndexBuilder {
     block_rows: u32,
-    terms: FxHashMap<Box<[u8]>, PostingList>,
+    terms: TermTable,
     rows: u64,
     term_buf: Vec<u8>,
     token_buf: Vec<u8>,
@@ -43,7 +101,7 @@ pub struct IndexStats {
     /// Terms and uncompressed entry bytes per field kind: `message`, keyword fields by name,
     /// and all attributes together as `attributes`.
     pub by_kind: BTreeMap<String, (u64, u64)>,
-    /// Terms kept only as fingerprints (they occur in one posting block).
+    /// Terms kept only as fingerprints (they occur in at most `RARE_MAX_BLOCKS` posting blocks).
     pub rare_terms: u64,
     pub filter_partitions: u32,
     /// Bytes of the term blocks and of the fingerprint partitions.
@@ -56,7 +114,7 @@ impl TermIndexBuilder {
         assert!(block_rows > 0, "block_rows must be positive");
         Self {
             block_rows,
-            terms: FxHashMap::default(),
+            terms: TermTable::default(),
             rows: 0,
             term_buf: Vec::with_capacity(128),
             token_buf: Vec::with_capacity(MAX_TOKEN_BYTES * 2),
@@ -86,18 +144,18 @@ impl TermIndexBuilder {
             term_buf.extend_from_slice(MESSAGE_FIELD.as_bytes());
             term_buf.push(FIELD_SEPARATOR);
             term_buf.extend_from_slice(token);
-            insert(&mut self.terms, &term_buf, block);
+            self.terms.insert(&term_buf, block);
         });
         for &(field, value) in keywords {
             if let Some(value) = value {
                 keyword_term(&mut term_buf, "", field, value);
-                insert(&mut self.terms, &term_buf, block);
+                self.terms.insert(&term_buf, block);
             }
         }
         for (key, value) in attributes {
             if let Some(value) = value {
                 keyword_term(&mut term_buf, ATTRIBUTE_FIELD_PREFIX, key, value);
-                insert(&mut self.terms, &term_buf, block);
+                self.terms.insert(&term_buf, block);
             }
         }
         self.term_buf = term_buf;
@@ -107,28 +165,35 @@ impl TermIndexBuilder {
 
     /// Writes the index region: directory (fixed header, data stripe checksums, term block
     /// table, fingerprint partition table, field table), then the term blocks, then the
-    /// fingerprint partitions. Terms seen in one posting block only are stored as fingerprints;
+    /// fingerprint partitions. Terms seen in at most `RARE_MAX_BLOCKS` posting blocks are stored as
+    /// fingerprints in each of their blocks;
     /// the others with exact postings. Layout in docs/format.md.
     pub fn finish(self, footer_digest: [u8; 32], stripe_bytes: u32, stripes: &[u32]) -> (Vec<u8>, IndexStats) {
         let posting_blocks = self.rows.div_ceil(u64::from(self.block_rows)) as usize;
-        let mut exact: Vec<(Box<[u8]>, PostingList)> = Vec::new();
+        let table = self.terms;
+        let mut exact: Vec<(&[u8], &PostingList)> = Vec::new();
         let mut rare: Vec<(u32, u32)> = Vec::new(); // (hash, block)
-        let mut fields: BTreeMap<Vec<u8>, FieldStats> = BTreeMap::new();
-        for (term, list) in self.terms {
-            let field = field_of(&term).to_vec();
-            let stats = fields.entry(field).or_default();
-            if list.rest.is_empty() {
+        let mut fields: BTreeMap<&[u8], FieldStats> = BTreeMap::new();
+        for entry in &table.entries {
+            let term = table.term(entry);
+            let list = &entry.postings;
+            let stats = fields.entry(field_of(term)).or_default();
+            if list.rest.len() < RARE_MAX_BLOCKS {
                 stats.rare += 1;
-                stats.rare_blocks.insert(list.first);
-                rare.push((crc32c::crc32c(&term), list.first));
+                let hash = super::term_hash(term);
+                for &block in std::iter::once(&list.first).chain(&list.rest) {
+                    stats.rare_blocks.insert(block);
+                    rare.push((hash, block));
+                }
             } else {
                 stats.exact += 1;
                 exact.push((term, list));
             }
         }
-        exact.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        exact.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
-        let mut stats = IndexStats { terms: exact.len() as u64, rare_terms: rare.len() as u64, ..Default::default() };
+        let rare_terms = fields.values().map(|f| f.rare).sum();
+        let mut stats = IndexStats { terms: exact.len() as u64, rare_terms, ..Default::default() };
         let mut blocks: Vec<Vec<u8>> = Vec::new();
         let mut table: Vec<(Vec<u8>, u32, u32, u32)> = Vec::new(); // first term, crc, terms, raw len
         let mut raw = Vec::with_capacity(TERM_BLOCK_TARGET_BYTES * 2);
@@ -144,7 +209,7 @@ impl TermIndexBuilder {
             raw.clear();
         };
 
-        for (term, list) in &exact {
+        for &(term, list) in &exact {
             if in_block == 0 {
                 first_term.clear();
                 first_term.extend_from_slice(term);
@@ -175,7 +240,7 @@ impl TermIndexBuilder {
 
         // Fingerprint partitions: partition p holds, for every posting block, the sorted
         // 16-bit fingerprints of the rare terms whose hash falls in p.
-        let partition_bits = filter_partition_bits(rare.len());
+        let partition_bits = filter_partition_bits(rare.len(), posting_blocks);
         let partitions = if rare.is_empty() { 0u32 } else { 1 << partition_bits };
         rare.sort_unstable_by_key(|&(hash, block)| (partition_of(hash, partition_bits), block, fingerprint_of(hash)));
         let mut filters: Vec<(Vec<u8>, u32, u32)> = Vec::new(); // bytes, crc, raw len
@@ -284,9 +349,10 @@ fn field_of(term: &[u8]) -> &[u8] {
     &term[..end]
 }
 
-/// Bits of the hash that pick a fingerprint partition: about 4096 rare terms per partition.
-fn filter_partition_bits(rare_terms: usize) -> u32 {
-    let wanted = rare_terms.div_ceil(RARE_TERMS_PER_PARTITION).max(1);
+/// Bits of the hash that pick a fingerprint partition: about [`FINGERPRINTS_PER_SET`]
+/// fingerprints per (partition, posting block) set.
+fn filter_partition_bits(fingerprints: usize, posting_blocks: usize) -> u32 {
+    let wanted = fingerprints.div_ceil(posting_blocks.max(1) * FINGERPRINTS_PER_SET).max(1);
     wanted.next_power_of_two().trailing_zeros().min(MAX_FILTER_PARTITION_BITS)
 }
 
@@ -296,17 +362,6 @@ fn keyword_term(buf: &mut Vec<u8>, prefix: &str, field: &str, value: &str) {
     buf.extend_from_slice(field.as_bytes());
     buf.push(FIELD_SEPARATOR);
     tokenizer::push_normalized_keyword(buf, value);
-}
-
-fn insert(terms: &mut FxHashMap<Box<[u8]>, PostingList>, term: &[u8], block: u32) {
-    if let Some(list) = terms.get_mut(term) {
-        if list.last != block {
-            list.rest.push(block);
-            list.last = block;
-        }
-    } else {
-        terms.insert(term.into(), PostingList { first: block, last: block, rest: Vec::new() });
-    }
 }
 
 /// The statistics bucket of a term: its field, with every attribute counted as `attributes`.

@@ -17,15 +17,20 @@ pub const INDEX_MAGIC: [u8; 4] = *b"SLTX";
 pub const INDEX_VERSION: u16 = 1;
 /// Rows per posting block: a term's postings name blocks of this many consecutive rows.
 /// Chosen by measurement (docs/format.md, "Posting granularity").
-pub const DEFAULT_BLOCK_ROWS: u32 = 1024;
+pub const DEFAULT_BLOCK_ROWS: u32 = 4096;
 /// A term block is closed once its uncompressed entries reach this size.
 pub const TERM_BLOCK_TARGET_BYTES: usize = 16 * 1024;
 /// Posting lists with at most this many blocks are stored as delta varints; longer ones as a
 /// roaring bitmap.
 pub const SMALL_POSTINGS_MAX: usize = 8;
-/// Fingerprint partitions are sized for about this many rare terms each, so a look-up of a
-/// rare term reads a few KiB of fingerprints.
-pub const RARE_TERMS_PER_PARTITION: usize = 4096;
+/// A term found in at most this many posting blocks is stored as a 16-bit fingerprint in each
+/// of them instead of in the dictionary: about 1.3 bytes per block against 10-40 bytes for a
+/// dictionary entry (measured, docs/format.md).
+pub const RARE_MAX_BLOCKS: usize = 8;
+/// Fingerprint partitions are sized so each (partition, posting block) set holds about this
+/// many fingerprints: dense enough that their gaps fit 1-2 bytes before zstd, sparse enough
+/// that a look-up reads only a small share of the fingerprints (measured, docs/format.md).
+pub const FINGERPRINTS_PER_SET: usize = 128;
 /// At most 2^16 fingerprint partitions.
 pub const MAX_FILTER_PARTITION_BITS: u32 = 16;
 

@@ -68,7 +68,8 @@ proptest! {
         let (bytes, stats) = build(&rows, block_rows);
         let (dir, all) = decode_all(&bytes, &stats);
         let expected = brute_force(&rows, block_rows);
-        let (multi, single): (BTreeMap<_, _>, BTreeMap<_, _>) = expected.into_iter().partition(|(_, p)| p.len() > 1);
+        let (multi, single): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            expected.into_iter().partition(|(_, p)| p.len() as usize > RARE_MAX_BLOCKS);
         prop_assert_eq!(dir.rows, rows.len() as u64);
         prop_assert_eq!(dir.terms as usize, all.len());
         prop_assert_eq!(dir.rare_terms as usize, single.len());
@@ -76,7 +77,7 @@ proptest! {
         prop_assert_eq!(all, multi);
         for (term, postings) in &single {
             let candidates = rare_lookup(&bytes, &dir, term);
-            prop_assert!(postings.is_subset(&candidates), "rare term must find its block");
+            prop_assert!(postings.is_subset(&candidates), "rare term must find its blocks");
             let field = split_term(term).unwrap().0;
             prop_assert!(postings.is_subset(&dir.rare_blocks(field)));
         }
@@ -90,7 +91,7 @@ fn fingerprints_rarely_name_other_blocks() {
     let (bytes, stats) = build(&rows, 256);
     let (dir, _) = decode_all(&bytes, &stats);
     assert_eq!(dir.rare_terms, 20_000);
-    assert!(dir.filters.len() >= 4, "{} partitions", dir.filters.len());
+    assert!(!dir.filters.is_empty());
     let mut extra = 0;
     for i in (0..20_000).step_by(13) {
         let term = Term::from_parts(MESSAGE_FIELD, format!("id{i:08x}").as_bytes());
@@ -101,14 +102,14 @@ fn fingerprints_rarely_name_other_blocks() {
     let lookups = 20_000 / 13 + 1;
     assert!(extra * 20 < lookups, "{extra} false blocks in {lookups} look-ups");
     // A fingerprint costs little more than a byte.
-    assert!(stats.filter_bytes < 20_000 * 2, "{} bytes of fingerprints", stats.filter_bytes);
+    assert!(stats.filter_bytes < 20_000 * 3 / 2, "{} bytes of fingerprints", stats.filter_bytes);
 }
 
 #[test]
 fn many_terms_span_many_blocks_and_block_for_finds_them() {
-    // Every id appears in two distant rows, so all are dictionary terms.
-    let rows: Vec<(String, Option<String>)> = (0..20_000)
-        .map(|i| (format!("request {:08x} done", i % 10_000), Some(format!("svc-{}", i % 7))))
+    // Every id appears in many distant rows, so all are dictionary terms.
+    let rows: Vec<(String, Option<String>)> = (0..40_000)
+        .map(|i| (format!("request {:08x} done", i % 2_000), Some(format!("svc-{}", i % 7))))
         .collect();
     let (bytes, stats) = build(&rows, 128);
     let (dir, all) = decode_all(&bytes, &stats);

@@ -119,11 +119,8 @@ impl SegmentWriter {
         if self.batches.is_empty() {
             return Err(StorageError::invalid_input(format!("segment {location}: no rows to write")));
         }
-        let batch = concat_batches(&log_schema(), &self.batches)
-            .map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
+        let sorted = sort_batches(&self.batches).map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
         drop(self.batches);
-        let sorted = sort_by_time_and_seq(&batch).map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
-        drop(batch);
 
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).at(&dir.to_path_buf(), "create directory")?;
@@ -160,6 +157,40 @@ impl SegmentWriter {
             index,
         })
     }
+}
+
+/// Sorts the rows of several batches by `(timestamp, _seq)` into one batch, copying each row
+/// once (only the two sort keys are concatenated).
+fn sort_batches(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    if batches.len() == 1 {
+        return sort_by_time_and_seq(&batches[0]);
+    }
+    let keys: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| b.project(&[0, b.schema().index_of(schema::SEQ).expect("log schema")]))
+        .collect::<Result<_, _>>()?;
+    let keys = concat_batches(&keys[0].schema(), &keys)?;
+    let order = lexsort_to_indices(
+        &[SortColumn { values: keys.column(0).clone(), options: None }, SortColumn { values: keys.column(1).clone(), options: None }],
+        None,
+    )?;
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut total = 0usize;
+    for b in batches {
+        starts.push(total);
+        total += b.num_rows();
+    }
+    let pairs: Vec<(usize, usize)> = order
+        .values()
+        .iter()
+        .map(|&i| {
+            let i = i as usize;
+            let batch = starts.partition_point(|&s| s <= i) - 1;
+            (batch, i - starts[batch])
+        })
+        .collect();
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    arrow::compute::interleave_record_batch(&refs, &pairs)
 }
 
 /// Sorts rows by `(timestamp, _seq)`.
