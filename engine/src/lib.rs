@@ -346,11 +346,17 @@ impl Shared {
             guard = self.wake.wait_timeout(guard, Duration::from_millis(500)).expect("wake lock").0;
             drop(guard);
             let tenants: Vec<_> = self.tenants.read().expect("tenants lock").values().cloned().collect();
+            // Over the memory limit, the largest memtable is flushed even below its own threshold.
+            let largest = (self.memtable_bytes() > self.options.memtable_limit_bytes)
+                .then(|| tenants.iter().max_by_key(|t| t.memory.lock().expect("memtable lock").active.bytes()).cloned())
+                .flatten();
             for t in tenants {
                 let due = {
                     let m = t.memory.lock().expect("memtable lock");
                     !m.active.is_empty()
-                        && (m.active.bytes() >= self.options.flush_bytes || m.active.age() >= self.options.flush_age)
+                        && (m.active.bytes() >= self.options.flush_bytes
+                            || m.active.age() >= self.options.flush_age
+                            || largest.as_ref().is_some_and(|l| Arc::ptr_eq(l, &t)))
                 };
                 if due && !self.stopping.load(Ordering::Relaxed) {
                     let result = self.flush_tenant(&t);

@@ -200,3 +200,23 @@ fn background_flush_writes_segments_on_size() {
     engine.shutdown().unwrap();
     assert_eq!(segment_rows(dir.path(), "acme").len(), 5000);
 }
+
+#[test]
+fn many_small_tenants_over_the_memory_limit_get_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EngineOptions {
+        flush_bytes: 64 << 20,
+        memtable_limit_bytes: 256 << 10,
+        background_flush: true,
+        ..options(dir.path())
+    };
+    let (engine, _) = Engine::open(options).unwrap();
+    // Each tenant stays far below its flush size; together they pass the limit many times over.
+    for round in 0..20 {
+        for t in 0..5 {
+            engine.ingest(&format!("t{t}"), "default", &request(round, 200, 0)).unwrap();
+        }
+    }
+    assert!(!engine.catalog().state().segments.is_empty(), "the memory limit forced flushes");
+    engine.shutdown().unwrap();
+}

@@ -24,7 +24,7 @@ pub const TERM_BLOCK_TARGET_BYTES: usize = 16 * 1024;
 /// roaring bitmap.
 pub const SMALL_POSTINGS_MAX: usize = 8;
 /// A term found in at most this many posting blocks is stored as a 16-bit fingerprint in each
-/// of them instead of in the dictionary: about 1.3 bytes per block against 10-40 bytes for a
+/// of them instead of in the dictionary: under 2 bytes per block against 10-40 bytes for a
 /// dictionary entry (measured, docs/format.md).
 pub const RARE_MAX_BLOCKS: usize = 8;
 /// Fingerprint partitions are sized so each (partition, posting block) set holds about this
