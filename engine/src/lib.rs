@@ -346,9 +346,11 @@ impl Shared {
             guard = self.wake.wait_timeout(guard, Duration::from_millis(500)).expect("wake lock").0;
             drop(guard);
             let tenants: Vec<_> = self.tenants.read().expect("tenants lock").values().cloned().collect();
-            // Over the memory limit, the largest memtable is flushed even below its own threshold.
-            let largest = (self.memtable_bytes() > self.options.memtable_limit_bytes)
-                .then(|| tenants.iter().max_by_key(|t| t.memory.lock().expect("memtable lock").active.bytes()).cloned())
+            // When the memtables still filling (not those being flushed) hold more than half the
+            // memory limit, the largest is flushed even below its own threshold.
+            let active: Vec<usize> = tenants.iter().map(|t| t.memory.lock().expect("memtable lock").active.bytes()).collect();
+            let largest = (active.iter().sum::<usize>() > self.options.memtable_limit_bytes / 2)
+                .then(|| active.iter().enumerate().max_by_key(|(_, b)| **b).map(|(i, _)| tenants[i].clone()))
                 .flatten();
             for t in tenants {
                 let due = {
