@@ -275,6 +275,20 @@ impl IndexDirectory {
     }
 }
 
+/// Checks a stored section's crc32c and decompresses its zstd frame to exactly `raw_length`
+/// bytes; `corrupt` turns what is wrong into the caller's error.
+fn checked_section(bytes: &[u8], crc: u32, raw_length: u32, corrupt: &dyn Fn(String) -> StorageError) -> Result<Vec<u8>> {
+    let actual = crc32c::crc32c(bytes);
+    if actual != crc {
+        return Err(corrupt(format!("checksum mismatch (expected {crc:08x}, found {actual:08x})")));
+    }
+    let raw = zstd::bulk::decompress(bytes, raw_length as usize).map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+    if raw.len() != raw_length as usize {
+        return Err(corrupt("decompressed length differs from directory".into()));
+    }
+    Ok(raw)
+}
+
 /// One decoded fingerprint partition: for each posting block, sorted 16-bit fingerprints.
 #[derive(Debug, Clone)]
 pub struct FilterPartition {
@@ -284,15 +298,7 @@ pub struct FilterPartition {
 impl FilterPartition {
     pub fn decode(bytes: &[u8], entry: &FilterEntry, posting_blocks: u32, location: &str) -> Result<Self> {
         let corrupt = |what: String| StorageError::corrupt(location, format!("fingerprint partition at {}: {what}", entry.offset));
-        let actual = crc32c::crc32c(bytes);
-        if actual != entry.crc32c {
-            return Err(corrupt(format!("checksum mismatch (expected {:08x}, found {actual:08x})", entry.crc32c)));
-        }
-        let raw = zstd::bulk::decompress(bytes, entry.raw_length as usize)
-            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
-        if raw.len() != entry.raw_length as usize {
-            return Err(corrupt("decompressed length differs from directory".into()));
-        }
+        let raw = checked_section(bytes, entry.crc32c, entry.raw_length, &corrupt)?;
         let mut sets = Vec::with_capacity(posting_blocks.min(1 << 20) as usize);
         let mut pos = 0;
         for _ in 0..posting_blocks {
@@ -341,15 +347,7 @@ impl TermBlock {
     /// numbers a posting may name.
     pub fn decode(bytes: &[u8], entry: &BlockEntry, posting_blocks: u32, location: &str) -> Result<Self> {
         let corrupt = |what: String| StorageError::corrupt(location, format!("index block at {}: {what}", entry.offset));
-        let actual = crc32c::crc32c(bytes);
-        if actual != entry.crc32c {
-            return Err(corrupt(format!("checksum mismatch (expected {:08x}, found {actual:08x})", entry.crc32c)));
-        }
-        let raw = zstd::bulk::decompress(bytes, entry.raw_length as usize)
-            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
-        if raw.len() != entry.raw_length as usize {
-            return Err(corrupt("decompressed length differs from directory".into()));
-        }
+        let raw = checked_section(bytes, entry.crc32c, entry.raw_length, &corrupt)?;
         let mut entries: Vec<(Vec<u8>, RoaringBitmap)> = Vec::with_capacity(entry.terms as usize);
         let mut pos = 0;
         let mut prev: Vec<u8> = Vec::new();
