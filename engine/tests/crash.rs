@@ -5,19 +5,17 @@
 //!
 //! The child is this test binary run again with `SILT_CRASH_CHILD_DIR` set.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use arrow::array::AsArray;
-use arrow::datatypes::UInt64Type;
+use common::segment_rows;
 use silt_engine::{Engine, EngineOptions};
-use silt_storage::catalog::Catalog;
-use silt_storage::layout::DataDir;
 use silt_storage::record::LogRecord;
-use silt_storage::segment::{SegmentFile, SegmentReader};
 
 const CYCLES: u64 = 12;
 
@@ -49,26 +47,6 @@ fn crash_child_writer() {
         writeln!(out, "ack {id} {} {n}", receipt.first_seq).unwrap();
         out.flush().unwrap();
     }
-}
-
-/// `_seq` → message of every row in the catalog's segments; fails on a duplicate `_seq`.
-fn segment_rows(dir: &Path) -> BTreeMap<u64, String> {
-    let data = DataDir::new(dir);
-    let state = Catalog::read_only(&data.catalog_dir()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let mut out = BTreeMap::new();
-    for entry in state.tenant_segments("crash") {
-        let file = SegmentFile::open_local(&data.root().join(&entry.location)).unwrap();
-        let reader = rt.block_on(SegmentReader::open_verified(file, Some(entry.page_index_crc32c))).unwrap();
-        for b in rt.block_on(reader.read(Some(&["_seq", "message"]), None)).unwrap() {
-            let seq = b.column_by_name("_seq").unwrap().as_primitive::<UInt64Type>();
-            let msg = b.column_by_name("message").unwrap().as_string::<i32>();
-            for i in 0..b.num_rows() {
-                assert!(out.insert(seq.value(i), msg.value(i).to_string()).is_none(), "_seq {} twice", seq.value(i));
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -120,7 +98,7 @@ fn issue_3_sigkill_loses_no_acknowledged_request() {
     // Recover: open (replays the WAL), flush everything, then compare with the acks.
     let (engine, _) = Engine::open(engine_options(dir.path())).unwrap();
     engine.shutdown().unwrap();
-    let rows = segment_rows(dir.path());
+    let rows = segment_rows(dir.path(), "crash");
     let mut present: BTreeMap<u64, Vec<(u64, usize, usize)>> = BTreeMap::new(); // id → (seq, j, n)
     for (seq, message) in &rows {
         let p: Vec<&str> = message.split(' ').collect();

@@ -1,16 +1,16 @@
 //! The write path end to end on real files: ingest → WAL → memtable → flush → segments →
 //! catalog → WAL truncated, and what a restart finds after each step.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::UInt64Type;
+use common::segment_rows;
 use silt_engine::{Engine, EngineOptions};
 use silt_storage::catalog::Catalog;
 use silt_storage::layout::DataDir;
 use silt_storage::record::LogRecord;
-use silt_storage::segment::{SegmentFile, SegmentReader};
 
 fn options(dir: &Path) -> EngineOptions {
     EngineOptions { background_flush: false, partition_min_rows: 100, ..EngineOptions::new(dir) }
@@ -26,28 +26,6 @@ fn request(id: u64, rows: usize, hour: i64) -> Vec<LogRecord> {
             ..Default::default()
         })
         .collect()
-}
-
-/// Every row in the catalog's segments: `_seq` → message.
-fn segment_rows(dir: &Path, tenant: &str) -> BTreeMap<u64, String> {
-    let data = DataDir::new(dir);
-    let state = Catalog::read_only(&data.catalog_dir()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let mut out = BTreeMap::new();
-    for entry in state.tenant_segments(tenant) {
-        let file = SegmentFile::open_local(&data.root().join(&entry.location)).unwrap();
-        let reader = rt.block_on(SegmentReader::open_verified(file, Some(entry.page_index_crc32c))).unwrap();
-        assert_eq!(reader.num_rows(), entry.rows);
-        let batches: Vec<RecordBatch> = rt.block_on(reader.read(Some(&["_seq", "message"]), None)).unwrap();
-        for b in batches {
-            let seq = b.column_by_name("_seq").unwrap().as_primitive::<UInt64Type>();
-            let msg = b.column_by_name("message").unwrap().as_string::<i32>();
-            for i in 0..b.num_rows() {
-                assert!(out.insert(seq.value(i), msg.value(i).to_string()).is_none(), "_seq {} twice", seq.value(i));
-            }
-        }
-    }
-    out
 }
 
 fn wal_files(dir: &Path, tenant: &str) -> Vec<std::path::PathBuf> {

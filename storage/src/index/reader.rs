@@ -122,27 +122,23 @@ impl IndexDirectory {
             .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
             .collect();
 
-        let mut pos = stripes_end;
         // Each entry takes at least 9 bytes; a count beyond that is corrupt, not an allocation.
-        if u64::from(block_count) > (dir_len - pos as u64) / 9 {
+        if u64::from(block_count) > (dir_len - stripes_end as u64) / 9 {
             return Err(corrupt("block count exceeds directory size"));
         }
         let mut blocks = Vec::with_capacity(block_count as usize);
         let mut expected_offset = 0u64;
         let mut total_terms = 0u64;
+        let mut cur = Cursor { bytes, pos: stripes_end };
         for _ in 0..block_count {
-            let get = |pos: &mut usize| varint::get(bytes, pos).ok_or_else(|| corrupt("truncated block table"));
-            let first_len = get(&mut pos)? as usize;
-            let first_end = pos.checked_add(first_len).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt("first term past end"))?;
-            let first_term = bytes[pos..first_end].to_vec();
-            pos = first_end;
-            let offset = get(&mut pos)?;
-            let length = get(&mut pos)?;
-            let crc_end = pos.checked_add(4).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt("truncated block table"))?;
-            let crc32c = u32::from_le_bytes(bytes[pos..crc_end].try_into().expect("4 bytes"));
-            pos = crc_end;
-            let block_terms = get(&mut pos)?;
-            let raw_length = get(&mut pos)?;
+            let truncated = || corrupt("truncated block table");
+            let first_len = cur.varint().ok_or_else(truncated)? as usize;
+            let first_term = cur.take(first_len).ok_or_else(|| corrupt("first term past end"))?.to_vec();
+            let offset = cur.varint().ok_or_else(truncated)?;
+            let length = cur.varint().ok_or_else(truncated)?;
+            let crc32c = cur.u32_le().ok_or_else(truncated)?;
+            let block_terms = cur.varint().ok_or_else(truncated)?;
+            let raw_length = cur.varint().ok_or_else(truncated)?;
             if offset != expected_offset
                 || length == 0
                 || length > MAX_SECTION_BYTES
@@ -168,48 +164,43 @@ impl IndexDirectory {
                 raw_length: raw_length as u32,
             });
         }
-        if u64::from(partition_count) > (dir_len - pos as u64) / 7 {
+        if u64::from(partition_count) > (dir_len - cur.pos as u64) / 7 {
             return Err(corrupt("partition count exceeds directory size"));
         }
         let mut filters = Vec::with_capacity(partition_count as usize);
         for _ in 0..partition_count {
-            let get = |pos: &mut usize| varint::get(bytes, pos).ok_or_else(|| corrupt("truncated partition table"));
-            let offset = get(&mut pos)?;
-            let length = get(&mut pos)?;
-            let crc_end = pos.checked_add(4).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt("truncated partition table"))?;
-            let crc32c = u32::from_le_bytes(bytes[pos..crc_end].try_into().expect("4 bytes"));
-            pos = crc_end;
-            let raw_length = get(&mut pos)?;
+            let truncated = || corrupt("truncated partition table");
+            let offset = cur.varint().ok_or_else(truncated)?;
+            let length = cur.varint().ok_or_else(truncated)?;
+            let crc32c = cur.u32_le().ok_or_else(truncated)?;
+            let raw_length = cur.varint().ok_or_else(truncated)?;
             if offset != expected_offset || length == 0 || length > MAX_SECTION_BYTES || raw_length > MAX_SECTION_BYTES {
                 return Err(corrupt("inconsistent partition table"));
             }
             expected_offset = offset + length;
             filters.push(FilterEntry { offset: dir_len + offset, length, crc32c, raw_length: raw_length as u32 });
         }
-        if u64::from(field_count) > (dir_len - pos as u64) / 4 {
+        if u64::from(field_count) > (dir_len - cur.pos as u64) / 4 {
             return Err(corrupt("field count exceeds directory size"));
         }
         let mut fields = Vec::with_capacity(field_count as usize);
         let mut total_rare = 0u64;
         for _ in 0..field_count {
-            let get = |pos: &mut usize| varint::get(bytes, pos).ok_or_else(|| corrupt("truncated field table"));
-            let name_len = get(&mut pos)? as usize;
-            let name_end = pos.checked_add(name_len).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt("field name past end"))?;
-            let field = bytes[pos..name_end].to_vec();
-            pos = name_end;
-            let exact_terms = get(&mut pos)?;
-            let field_rare = get(&mut pos)?;
-            let bitmap_len = get(&mut pos)? as usize;
-            let bitmap_end = pos.checked_add(bitmap_len).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt("field bitmap past end"))?;
-            let rare_blocks = RoaringBitmap::deserialize_from(&bytes[pos..bitmap_end]).map_err(|_| corrupt("invalid field bitmap"))?;
-            pos = bitmap_end;
+            let truncated = || corrupt("truncated field table");
+            let name_len = cur.varint().ok_or_else(truncated)? as usize;
+            let field = cur.take(name_len).ok_or_else(|| corrupt("field name past end"))?.to_vec();
+            let exact_terms = cur.varint().ok_or_else(truncated)?;
+            let field_rare = cur.varint().ok_or_else(truncated)?;
+            let bitmap_len = cur.varint().ok_or_else(truncated)? as usize;
+            let bitmap = cur.take(bitmap_len).ok_or_else(|| corrupt("field bitmap past end"))?;
+            let rare_blocks = RoaringBitmap::deserialize_from(bitmap).map_err(|_| corrupt("invalid field bitmap"))?;
             total_rare = total_rare.checked_add(field_rare).ok_or_else(|| corrupt("rare term count overflows"))?;
             fields.push(FieldEntry { field, exact_terms, rare_terms: field_rare, rare_blocks });
         }
         if total_rare != rare_terms || (rare_terms > 0) != (partition_count > 0) {
             return Err(corrupt("rare term counts do not match"));
         }
-        if pos != bytes.len() {
+        if cur.pos != bytes.len() {
             return Err(corrupt("trailing bytes after the tables"));
         }
         if dir_len + expected_offset != index_len {
@@ -272,6 +263,29 @@ impl IndexDirectory {
             None => self.blocks.len(),
         };
         first..last.max(first)
+    }
+}
+
+/// Reads the directory's tables front to back; every read is bounds-checked (`None` past the end).
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn varint(&mut self) -> Option<u64> {
+        varint::get(self.bytes, &mut self.pos)
+    }
+
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(len).filter(|&e| e <= self.bytes.len())?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Some(out)
+    }
+
+    fn u32_le(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
 }
 
