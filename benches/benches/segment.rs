@@ -25,7 +25,11 @@ fn bench(c: &mut Criterion) {
             || batch.clone(),
             |batch| {
                 let path = dir.path().join("bench.parquet");
-                let mut writer = SegmentWriter::new(&path, SegmentLabels::default(), SegmentWriterOptions::default());
+                let mut writer = SegmentWriter::new(
+                    &path,
+                    SegmentLabels::default(),
+                    SegmentWriterOptions::default(),
+                );
                 writer.push(batch).unwrap();
                 black_box(writer.finish().unwrap());
             },
@@ -35,10 +39,16 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let path = dir.path().join("lookup.parquet");
-    let mut writer = SegmentWriter::new(&path, SegmentLabels::default(), SegmentWriterOptions::default());
+    let mut writer = SegmentWriter::new(
+        &path,
+        SegmentLabels::default(),
+        SegmentWriterOptions::default(),
+    );
     writer.push(batch).unwrap();
     writer.finish().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let reader = rt.block_on(SegmentReader::open_local(&path)).unwrap();
     let mut group = c.benchmark_group("lookup");
     for (name, term) in [
@@ -46,9 +56,13 @@ fn bench(c: &mut Criterion) {
         ("common_token", Term::message_token("order")),
         ("absent_token", Term::message_token("xyzzy")),
     ] {
-        group.bench_function(name, |b| b.iter(|| black_box(rt.block_on(reader.lookup(&term)).unwrap())));
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(rt.block_on(reader.lookup(&term)).unwrap()))
+        });
     }
-    group.bench_function("open_segment", |b| b.iter(|| black_box(rt.block_on(SegmentReader::open_local(&path)).unwrap())));
+    group.bench_function("open_segment", |b| {
+        b.iter(|| black_box(rt.block_on(SegmentReader::open_local(&path)).unwrap()))
+    });
     group.finish();
 }
 

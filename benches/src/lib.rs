@@ -9,13 +9,36 @@ use silt_storage::record::LogRecord;
 pub const CORPUS_START_NS: i64 = 1_795_219_200_000_000_000;
 
 const SERVICES: &[&str] = &[
-    "payment-service", "checkout-service", "cart-service", "auth-service", "search-api", "inventory",
-    "shipping-service", "notification-worker", "gateway", "recommendation-engine", "user-profile", "billing-batch",
+    "payment-service",
+    "checkout-service",
+    "cart-service",
+    "auth-service",
+    "search-api",
+    "inventory",
+    "shipping-service",
+    "notification-worker",
+    "gateway",
+    "recommendation-engine",
+    "user-profile",
+    "billing-batch",
 ];
 const REGIONS: &[&str] = &["eu-west-1", "us-east-1", "us-west-2", "ap-southeast-1"];
-const PATHS: &[&str] = &["/api/v1/orders", "/api/v1/cart", "/api/v1/users", "/api/v2/search", "/healthz", "/api/v1/payments"];
+const PATHS: &[&str] = &[
+    "/api/v1/orders",
+    "/api/v1/cart",
+    "/api/v1/users",
+    "/api/v2/search",
+    "/healthz",
+    "/api/v1/payments",
+];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE"];
-const ERRORS: &[&str] = &["connection refused", "timeout", "deadline exceeded", "broken pipe", "too many open files"];
+const ERRORS: &[&str] = &[
+    "connection refused",
+    "timeout",
+    "deadline exceeded",
+    "broken pipe",
+    "too many open files",
+];
 
 /// Generates a realistic log corpus line by line.
 pub struct CorpusGenerator {
@@ -32,9 +55,24 @@ impl CorpusGenerator {
     pub fn new(seed: u64, total_lines: u64, span_secs: i64) -> Self {
         let mut rng = SmallRng::seed_from_u64(seed);
         let hosts = (0..40)
-            .map(|_| format!("ip-10-{}-{}-{}.{}.compute.internal", rng.random_range(0..8), rng.random_range(0..255), rng.random_range(0..255), REGIONS[rng.random_range(0..REGIONS.len())]))
+            .map(|_| {
+                format!(
+                    "ip-10-{}-{}-{}.{}.compute.internal",
+                    rng.random_range(0..8),
+                    rng.random_range(0..255),
+                    rng.random_range(0..255),
+                    REGIONS[rng.random_range(0..REGIONS.len())]
+                )
+            })
             .collect();
-        Self { rng, lines: 0, total_lines, span_ns: span_secs * 1_000_000_000, traces: Vec::new(), hosts }
+        Self {
+            rng,
+            lines: 0,
+            total_lines,
+            span_ns: span_secs * 1_000_000_000,
+            traces: Vec::new(),
+            hosts,
+        }
     }
 
     fn trace_id(&mut self) -> u128 {
@@ -60,7 +98,9 @@ impl CorpusGenerator {
         self.lines += 1;
         let rng = &mut self.rng;
         let jitter = rng.random_range(0..2_000_000i64);
-        let timestamp = CORPUS_START_NS + (self.span_ns as i128 * n as i128 / self.total_lines.max(1) as i128) as i64 + jitter;
+        let timestamp = CORPUS_START_NS
+            + (self.span_ns as i128 * n as i128 / self.total_lines.max(1) as i128) as i64
+            + jitter;
         let roll = rng.random_range(0..1000);
         let level = match roll {
             0..=9 => "ERROR",
@@ -73,36 +113,87 @@ impl CorpusGenerator {
         let user = rng.random_range(0..200_000u32);
         let order = rng.random_range(0..5_000_000u32);
         let ms = rng.random_range(1..5000u32);
-        let ip = format!("10.{}.{}.{}", rng.random_range(0..8), rng.random_range(0..255), rng.random_range(1..255));
+        let ip = format!(
+            "10.{}.{}.{}",
+            rng.random_range(0..8),
+            rng.random_range(0..255),
+            rng.random_range(1..255)
+        );
         let method = METHODS[rng.random_range(0..METHODS.len())];
         let path = PATHS[rng.random_range(0..PATHS.len())];
         let status = [200, 200, 200, 201, 204, 301, 400, 404, 500, 503][rng.random_range(0..10)];
         let request_id = format!("req-{:016x}", rng.random::<u64>());
         let error = ERRORS[rng.random_range(0..ERRORS.len())];
         let message = match (level, rng.random_range(0..6)) {
-            ("ERROR", 0..=2) => format!("failed to process order {order} for user u-{user}: upstream {ip}:5432 {error} after {ms}ms (attempt {})", rng.random_range(1..4)),
-            ("ERROR", _) => format!("unhandled exception in {method} {path}/{order}: {error} request_id={request_id}"),
-            ("WARN", 0..=2) => format!("slow query on orders table took {ms}ms rows={} user=u-{user}", rng.random_range(0..10_000)),
-            ("WARN", _) => format!("retrying call to {ip}:8080 after {error}, backoff {}ms", ms / 10),
-            ("DEBUG", _) => format!("cache {} for key user:{user}:cart in {}us", if rng.random_bool(0.7) { "hit" } else { "miss" }, rng.random_range(5..900)),
-            (_, 0 | 1) => format!("{method} {path}/{order} {status} {ms}ms client={ip} request_id={request_id}"),
-            (_, 2) => format!("user u-{user} logged in from {ip} using session {:012x}", rng.random::<u64>() & 0xffff_ffff_ffff),
-            (_, 3) => format!("order {order} created for user u-{user} total={}.{:02} EUR items={}", rng.random_range(1..900), rng.random_range(0..100), rng.random_range(1..12)),
-            (_, 4) => format!("payment authorized for order {order} amount={}.{:02} provider=stripe latency={ms}ms", rng.random_range(1..900), rng.random_range(0..100)),
-            _ => format!("published event order.updated partition={} offset={} lag={}ms", rng.random_range(0..32), rng.random_range(0..90_000_000u64), rng.random_range(0..300)),
+            ("ERROR", 0..=2) => format!(
+                "failed to process order {order} for user u-{user}: upstream {ip}:5432 {error} after {ms}ms (attempt {})",
+                rng.random_range(1..4)
+            ),
+            ("ERROR", _) => format!(
+                "unhandled exception in {method} {path}/{order}: {error} request_id={request_id}"
+            ),
+            ("WARN", 0..=2) => format!(
+                "slow query on orders table took {ms}ms rows={} user=u-{user}",
+                rng.random_range(0..10_000)
+            ),
+            ("WARN", _) => format!(
+                "retrying call to {ip}:8080 after {error}, backoff {}ms",
+                ms / 10
+            ),
+            ("DEBUG", _) => format!(
+                "cache {} for key user:{user}:cart in {}us",
+                if rng.random_bool(0.7) { "hit" } else { "miss" },
+                rng.random_range(5..900)
+            ),
+            (_, 0 | 1) => format!(
+                "{method} {path}/{order} {status} {ms}ms client={ip} request_id={request_id}"
+            ),
+            (_, 2) => format!(
+                "user u-{user} logged in from {ip} using session {:012x}",
+                rng.random::<u64>() & 0xffff_ffff_ffff
+            ),
+            (_, 3) => format!(
+                "order {order} created for user u-{user} total={}.{:02} EUR items={}",
+                rng.random_range(1..900),
+                rng.random_range(0..100),
+                rng.random_range(1..12)
+            ),
+            (_, 4) => format!(
+                "payment authorized for order {order} amount={}.{:02} provider=stripe latency={ms}ms",
+                rng.random_range(1..900),
+                rng.random_range(0..100)
+            ),
+            _ => format!(
+                "published event order.updated partition={} offset={} lag={}ms",
+                rng.random_range(0..32),
+                rng.random_range(0..90_000_000u64),
+                rng.random_range(0..300)
+            ),
         };
         let trace = self.trace_id();
         let rng = &mut self.rng;
         let attributes = vec![
-            ("metadata.region".to_string(), REGIONS[rng.random_range(0..REGIONS.len())].to_string()),
-            ("metadata.version".to_string(), format!("v1.{}.{}", rng.random_range(0..5), rng.random_range(0..20))),
+            (
+                "metadata.region".to_string(),
+                REGIONS[rng.random_range(0..REGIONS.len())].to_string(),
+            ),
+            (
+                "metadata.version".to_string(),
+                format!("v1.{}.{}", rng.random_range(0..5), rng.random_range(0..20)),
+            ),
             ("metadata.user_id".to_string(), format!("u-{user}")),
             ("metadata.request_id".to_string(), request_id),
             ("metadata.http.method".to_string(), method.to_string()),
             ("metadata.http.status".to_string(), status.to_string()),
             ("metadata.http.path".to_string(), format!("{path}/{order}")),
-            ("metadata.duration_ms".to_string(), format!("{}.{}", ms, rng.random_range(0..10))),
-            ("metadata.pod".to_string(), format!("{service}-{:05x}", rng.random_range(0..0xfffffu32))),
+            (
+                "metadata.duration_ms".to_string(),
+                format!("{}.{}", ms, rng.random_range(0..10)),
+            ),
+            (
+                "metadata.pod".to_string(),
+                format!("{service}-{:05x}", rng.random_range(0..0xfffffu32)),
+            ),
         ];
         LogRecord {
             timestamp: Some(timestamp),
@@ -131,8 +222,19 @@ pub fn to_ndjson(record: &LogRecord) -> String {
     let ts = record.timestamp.unwrap_or(0);
     let secs = ts.div_euclid(1_000_000_000);
     let nanos = ts.rem_euclid(1_000_000_000);
-    let _ = write!(out, "{{\"timestamp\":\"{}.{:06}Z\"", format_utc(secs), nanos / 1000);
-    for (key, value) in [("level", &record.level), ("service", &record.service), ("host", &record.host), ("trace_id", &record.trace_id), ("span_id", &record.span_id)] {
+    let _ = write!(
+        out,
+        "{{\"timestamp\":\"{}.{:06}Z\"",
+        format_utc(secs),
+        nanos / 1000
+    );
+    for (key, value) in [
+        ("level", &record.level),
+        ("service", &record.service),
+        ("host", &record.host),
+        ("trace_id", &record.trace_id),
+        ("span_id", &record.span_id),
+    ] {
         if let Some(v) = value {
             let _ = write!(out, ",\"{key}\":{}", json_string(v));
         }
@@ -152,7 +254,11 @@ pub fn to_ndjson(record: &LogRecord) -> String {
             out.push(',');
         }
         first = false;
-        let rendered = if key == "duration_ms" { value.clone() } else { json_string(value) };
+        let rendered = if key == "duration_ms" {
+            value.clone()
+        } else {
+            json_string(value)
+        };
         let _ = write!(out, "{}:{rendered}", json_string(key));
     }
     if !http.is_empty() {
@@ -161,7 +267,11 @@ pub fn to_ndjson(record: &LogRecord) -> String {
             if i > 0 {
                 out.push(',');
             }
-            let rendered = if *k == "status" { v.to_string() } else { json_string(v) };
+            let rendered = if *k == "status" {
+                v.to_string()
+            } else {
+                json_string(v)
+            };
             let _ = write!(out, "{}:{rendered}", json_string(k));
         }
         out.push('}');
@@ -199,7 +309,12 @@ fn format_utc(secs: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -208,10 +323,16 @@ mod tests {
 
     #[test]
     fn lines_are_about_530_bytes() {
-        let lines: Vec<String> = CorpusGenerator::new(1, 2000, 3600).map(|r| to_ndjson(&r)).collect();
+        let lines: Vec<String> = CorpusGenerator::new(1, 2000, 3600)
+            .map(|r| to_ndjson(&r))
+            .collect();
         let avg = lines.iter().map(String::len).sum::<usize>() / lines.len();
         assert!((480..=600).contains(&avg), "average line {avg} bytes");
-        assert!(lines[0].starts_with("{\"timestamp\":\"2026-11-21T00:00:00."), "{}", lines[0]);
+        assert!(
+            lines[0].starts_with("{\"timestamp\":\"2026-11-21T00:00:00."),
+            "{}",
+            lines[0]
+        );
         for l in &lines[..50] {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             assert!(v["metadata"]["http"]["status"].is_u64());

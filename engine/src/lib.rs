@@ -4,6 +4,7 @@
 pub mod memtable;
 pub mod parse;
 pub mod partition;
+mod read;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,13 +13,15 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use silt_storage::StorageError;
 use silt_storage::catalog::{Catalog, CatalogEvent, CatalogOptions, SegmentEntry, SeqRange, Tier};
 use silt_storage::layout::{self, DataDir, SegmentId};
 use silt_storage::lock::DataDirLock;
 use silt_storage::record::LogRecord;
-use silt_storage::segment::{SEGMENT_FORMAT_VERSION, SegmentLabels, SegmentWriter, SegmentWriterOptions};
+use silt_storage::segment::{
+    SEGMENT_FORMAT_VERSION, SegmentLabels, SegmentWriter, SegmentWriterOptions,
+};
 use silt_storage::wal::{Wal, WalError, WalOptions};
-use silt_storage::StorageError;
 
 use crate::memtable::{FrozenMemtable, Memtable};
 
@@ -59,6 +62,8 @@ pub struct EngineOptions {
     pub catalog: CatalogOptions,
     /// Run a background thread that flushes on the thresholds above.
     pub background_flush: bool,
+    /// Memory budget and parallelism of queries.
+    pub query: silt_query::QueryOptions,
 }
 
 impl EngineOptions {
@@ -73,6 +78,7 @@ impl EngineOptions {
             wal: WalOptions::default(),
             catalog: CatalogOptions::default(),
             background_flush: true,
+            query: silt_query::QueryOptions::default(),
         }
     }
 }
@@ -136,12 +142,16 @@ struct Shared {
 /// An open data directory: the write path and the catalog.
 pub struct Engine {
     shared: Arc<Shared>,
+    segment_cache: Arc<read::SegmentCache>,
+    query: read::QueryShared,
     flusher: Option<JoinHandle<()>>,
     _lock: DataDirLock,
 }
 
 fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 impl Engine {
@@ -152,7 +162,10 @@ impl Engine {
         let lock = DataDirLock::acquire(&options.data_dir)?;
         let dir = DataDir::new(&options.data_dir);
         let (catalog, catalog_report) = Catalog::open(&dir.catalog_dir(), options.catalog.clone())?;
-        let mut report = OpenReport { catalog_torn_tail_bytes: catalog_report.torn_tail_bytes, ..Default::default() };
+        let mut report = OpenReport {
+            catalog_torn_tail_bytes: catalog_report.torn_tail_bytes,
+            ..Default::default()
+        };
         report.orphan_files_removed = remove_orphans(&dir, &catalog)?;
 
         let shared = Arc::new(Shared {
@@ -168,7 +181,11 @@ impl Engine {
         });
         let mut names: Vec<String> = shared.catalog.state().tenants.keys().cloned().collect();
         if let Ok(entries) = std::fs::read_dir(shared.dir.root().join("wal")) {
-            names.extend(entries.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)));
+            names.extend(
+                entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string)),
+            );
         }
         names.sort();
         names.dedup();
@@ -181,12 +198,25 @@ impl Engine {
         }
         let flusher = if shared.options.background_flush {
             let s = shared.clone();
-            let thread = std::thread::Builder::new().name("silt-flush".into()).spawn(move || s.flush_loop());
+            let thread = std::thread::Builder::new()
+                .name("silt-flush".into())
+                .spawn(move || s.flush_loop());
             Some(thread.map_err(|e| StorageError::io("silt-flush", "start thread", e))?)
         } else {
             None
         };
-        Ok((Self { shared, flusher, _lock: lock }, report))
+        let segment_cache = Arc::new(read::SegmentCache::new(shared.dir.root().to_path_buf()));
+        let query = read::QueryShared::new(shared.options.query.clone());
+        Ok((
+            Self {
+                shared,
+                segment_cache,
+                query,
+                flusher,
+                _lock: lock,
+            },
+            report,
+        ))
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -203,17 +233,32 @@ impl Engine {
 
     /// WAL fsyncs of all tenants since open.
     pub fn wal_fsyncs(&self) -> u64 {
-        self.shared.tenants.read().expect("tenants lock").values().map(|t| t.wal.fsync_count()).sum()
+        self.shared
+            .tenants
+            .read()
+            .expect("tenants lock")
+            .values()
+            .map(|t| t.wal.fsync_count())
+            .sum()
     }
 
     /// The last error of a background flush, if the latest attempt failed.
     pub fn last_flush_error(&self) -> Option<String> {
-        self.shared.last_flush_error.lock().expect("flush error lock").clone()
+        self.shared
+            .last_flush_error
+            .lock()
+            .expect("flush error lock")
+            .clone()
     }
 
     /// Appends the rows of one request to the tenant's WAL as one record, adds them to the
     /// memtable, and returns once the record is fsynced. All or nothing.
-    pub fn ingest(&self, tenant: &str, stream: &str, records: &[LogRecord]) -> Result<IngestReceipt> {
+    pub fn ingest(
+        &self,
+        tenant: &str,
+        stream: &str,
+        records: &[LogRecord],
+    ) -> Result<IngestReceipt> {
         if self.shared.stopping.load(Ordering::Relaxed) {
             return Err(EngineError::Closed);
         }
@@ -225,21 +270,42 @@ impl Engine {
         let (ticket, should_flush) = {
             let mut memory = t.memory.lock().expect("memtable lock");
             let ticket = t.wal.append(stream, records, observed)?;
-            memory.active.insert(stream, records, ticket.first_seq(), observed);
-            (ticket, memory.active.bytes() >= self.shared.options.flush_bytes)
+            memory
+                .active
+                .insert(stream, records, ticket.first_seq(), observed);
+            (
+                ticket,
+                memory.active.bytes() >= self.shared.options.flush_bytes,
+            )
         };
         t.wal.wait_durable(ticket)?;
-        self.shared.metrics.rows_ingested.fetch_add(records.len() as u64, Ordering::Relaxed);
-        self.shared.metrics.requests_ingested.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .metrics
+            .rows_ingested
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.shared
+            .metrics
+            .requests_ingested
+            .fetch_add(1, Ordering::Relaxed);
         if should_flush {
             self.shared.wake.notify_all();
         }
-        Ok(IngestReceipt { first_seq: ticket.first_seq(), rows: records.len() as u64 })
+        Ok(IngestReceipt {
+            first_seq: ticket.first_seq(),
+            rows: records.len() as u64,
+        })
     }
 
     /// Flushes every tenant's memtable to segments now and truncates the WALs.
     pub fn flush_all(&self) -> Result<()> {
-        let tenants: Vec<_> = self.shared.tenants.read().expect("tenants lock").values().cloned().collect();
+        let tenants: Vec<_> = self
+            .shared
+            .tenants
+            .read()
+            .expect("tenants lock")
+            .values()
+            .cloned()
+            .collect();
         for t in tenants {
             self.shared.flush_tenant(&t)?;
         }
@@ -248,7 +314,16 @@ impl Engine {
 
     /// Rows of `tenant` acknowledged but not yet in a segment.
     pub fn memtable_rows(&self, tenant: &str) -> usize {
-        let Some(t) = self.shared.tenants.read().expect("tenants lock").get(tenant).cloned() else { return 0 };
+        let Some(t) = self
+            .shared
+            .tenants
+            .read()
+            .expect("tenants lock")
+            .get(tenant)
+            .cloned()
+        else {
+            return 0;
+        };
         let memory = t.memory.lock().expect("memtable lock");
         memory.active.rows() + memory.frozen.iter().map(|f| f.rows).sum::<usize>()
     }
@@ -298,19 +373,31 @@ impl Shared {
             let skip = from_seq.saturating_sub(record.first_seq) as usize;
             if skip < record.rows.len() {
                 let first = record.first_seq + skip as u64;
-                active.insert(&record.stream, &record.rows[skip..], first, record.observed_timestamp_ns);
+                active.insert(
+                    &record.stream,
+                    &record.rows[skip..],
+                    first,
+                    record.observed_timestamp_ns,
+                );
                 report.wal_rows_replayed += (record.rows.len() - skip) as u64;
             }
         }
         report.wal_records_replayed += replay.records.len() as u64;
         report.wal_torn_tails_cut += replay.torn_tails_cut;
         if replay.torn_tails_cut > 0 {
-            tracing::warn!(tenant = name, bytes = replay.torn_tail_bytes, "cut torn tail of wal");
+            tracing::warn!(
+                tenant = name,
+                bytes = replay.torn_tail_bytes,
+                "cut torn tail of wal"
+            );
         }
         let tenant = Arc::new(Tenant {
             name: name.to_string(),
             wal,
-            memory: Mutex::new(TenantMemory { active, frozen: Default::default() }),
+            memory: Mutex::new(TenantMemory {
+                active,
+                frozen: Default::default(),
+            }),
             flushing: Mutex::new(()),
         });
         tenants.insert(name.to_string(), tenant.clone());
@@ -318,7 +405,13 @@ impl Shared {
     }
 
     fn memtable_bytes(&self) -> usize {
-        let tenants: Vec<_> = self.tenants.read().expect("tenants lock").values().cloned().collect();
+        let tenants: Vec<_> = self
+            .tenants
+            .read()
+            .expect("tenants lock")
+            .values()
+            .cloned()
+            .collect();
         tenants
             .iter()
             .map(|t| {
@@ -334,23 +427,48 @@ impl Shared {
             return;
         }
         let mut guard = self.wake_lock.lock().expect("wake lock");
-        while self.memtable_bytes() > self.options.memtable_limit_bytes && !self.stopping.load(Ordering::Relaxed) {
+        while self.memtable_bytes() > self.options.memtable_limit_bytes
+            && !self.stopping.load(Ordering::Relaxed)
+        {
             self.wake.notify_all();
-            guard = self.wake.wait_timeout(guard, Duration::from_millis(50)).expect("wake lock").0;
+            guard = self
+                .wake
+                .wait_timeout(guard, Duration::from_millis(50))
+                .expect("wake lock")
+                .0;
         }
     }
 
     fn flush_loop(&self) {
         let mut guard = self.wake_lock.lock().expect("wake lock");
         while !self.stopping.load(Ordering::Relaxed) {
-            guard = self.wake.wait_timeout(guard, Duration::from_millis(500)).expect("wake lock").0;
+            guard = self
+                .wake
+                .wait_timeout(guard, Duration::from_millis(500))
+                .expect("wake lock")
+                .0;
             drop(guard);
-            let tenants: Vec<_> = self.tenants.read().expect("tenants lock").values().cloned().collect();
+            let tenants: Vec<_> = self
+                .tenants
+                .read()
+                .expect("tenants lock")
+                .values()
+                .cloned()
+                .collect();
             // When the memtables still filling (not those being flushed) hold more than half the
             // memory limit, the largest is flushed even below its own threshold.
-            let active: Vec<usize> = tenants.iter().map(|t| t.memory.lock().expect("memtable lock").active.bytes()).collect();
+            let active: Vec<usize> = tenants
+                .iter()
+                .map(|t| t.memory.lock().expect("memtable lock").active.bytes())
+                .collect();
             let largest = (active.iter().sum::<usize>() > self.options.memtable_limit_bytes / 2)
-                .then(|| active.iter().enumerate().max_by_key(|(_, b)| **b).map(|(i, _)| tenants[i].clone()))
+                .then(|| {
+                    active
+                        .iter()
+                        .enumerate()
+                        .max_by_key(|(_, b)| **b)
+                        .map(|(i, _)| tenants[i].clone())
+                })
                 .flatten();
             for t in tenants {
                 let due = {
@@ -417,9 +535,19 @@ impl Shared {
             }
         }
         if result.is_ok() {
-            let wal_seq = SeqRange { first: frozen.seq.0, last: frozen.seq.1 };
-            let event = CatalogEvent::SegmentsAdded { segments: entries.clone(), wal_seq };
-            result = self.catalog.commit(&tenant.name, event, now_ns()).map(|_| ()).map_err(EngineError::from);
+            let wal_seq = SeqRange {
+                first: frozen.seq.0,
+                last: frozen.seq.1,
+            };
+            let event = CatalogEvent::SegmentsAdded {
+                segments: entries.clone(),
+                wal_seq,
+            };
+            result = self
+                .catalog
+                .commit(&tenant.name, event, now_ns())
+                .map(|_| ())
+                .map_err(EngineError::from);
         }
         if let Err(e) = result {
             for path in written_paths {
@@ -428,25 +556,41 @@ impl Shared {
             return Err(e);
         }
         self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
-        self.metrics.segments_written.fetch_add(entries.len() as u64, Ordering::Relaxed);
         self.metrics
-            .segment_bytes_written
-            .fetch_add(entries.iter().map(|e| e.bytes).sum::<u64>(), Ordering::Relaxed);
+            .segments_written
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        self.metrics.segment_bytes_written.fetch_add(
+            entries.iter().map(|e| e.bytes).sum::<u64>(),
+            Ordering::Relaxed,
+        );
         tenant.wal.truncate_before(frozen.seq.1 + 1)?;
         Ok(())
     }
 
-    fn write_segment(&self, tenant: &str, segment: &partition::PlannedSegment) -> Result<(SegmentEntry, PathBuf)> {
+    fn write_segment(
+        &self,
+        tenant: &str,
+        segment: &partition::PlannedSegment,
+    ) -> Result<(SegmentEntry, PathBuf)> {
         let id = SegmentId::generate((now_ns() / 1_000_000) as u64);
-        let path = self.dir.segment_path(tenant, &segment.stream, &segment.partition, id);
-        let labels =
-            SegmentLabels { tenant: tenant.to_string(), stream: segment.stream.clone(), partition: segment.partition.clone() };
+        let path = self
+            .dir
+            .segment_path(tenant, &segment.stream, &segment.partition, id);
+        let labels = SegmentLabels {
+            tenant: tenant.to_string(),
+            stream: segment.stream.clone(),
+            partition: segment.partition.clone(),
+        };
         let mut writer = SegmentWriter::new(&path, labels, self.options.segment.clone());
         for batch in &segment.batches {
             writer.push(batch.clone())?;
         }
         let written = writer.finish()?;
-        let location = path.strip_prefix(self.dir.root()).unwrap_or(&path).to_string_lossy().into_owned();
+        let location = path
+            .strip_prefix(self.dir.root())
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
         let entry = SegmentEntry {
             id: id.to_string(),
             tenant: tenant.to_string(),
@@ -461,7 +605,10 @@ impl Shared {
             tier: Tier::Local,
             location,
             format_version: SEGMENT_FORMAT_VERSION,
-            seq: SeqRange { first: written.min_seq, last: written.max_seq },
+            seq: SeqRange {
+                first: written.min_seq,
+                last: written.max_seq,
+            },
             created_at: now_ns(),
         };
         Ok((entry, path))
@@ -472,12 +619,18 @@ impl Shared {
 /// half-written temp files. Runs only while holding the data directory lock.
 fn remove_orphans(dir: &DataDir, catalog: &Catalog) -> Result<u64> {
     let state = catalog.state();
-    let known: std::collections::HashSet<PathBuf> =
-        state.segments.values().filter(|s| s.tier == Tier::Local).map(|s| dir.root().join(&s.location)).collect();
+    let known: std::collections::HashSet<PathBuf> = state
+        .segments
+        .values()
+        .filter(|s| s.tier == Tier::Local)
+        .map(|s| dir.root().join(&s.location))
+        .collect();
     let mut removed = 0;
     let mut stack = vec![dir.segments_dir()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -489,7 +642,8 @@ fn remove_orphans(dir: &DataDir, catalog: &Catalog) -> Result<u64> {
             let is_segment = name.ends_with(&format!(".{}", layout::SEGMENT_EXTENSION));
             if is_temp || (is_segment && !known.contains(&path)) {
                 tracing::warn!(file = %path.display(), "removing segment file the catalog does not name");
-                std::fs::remove_file(&path).map_err(|e| StorageError::path_io(&path, "remove orphan segment", e))?;
+                std::fs::remove_file(&path)
+                    .map_err(|e| StorageError::path_io(&path, "remove orphan segment", e))?;
                 removed += 1;
             }
         }

@@ -22,12 +22,23 @@ pub struct HourBuffer {
 
 impl HourBuffer {
     fn append(&mut self, record: &LogRecord, seq: u64, observed_ns: i64) {
-        let builder = self.active.get_or_insert_with(|| LogBatchBuilder::with_capacity(SEAL_ROWS));
+        let builder = self
+            .active
+            .get_or_insert_with(|| LogBatchBuilder::with_capacity(SEAL_ROWS));
         builder.append(record, seq, observed_ns);
         self.rows += 1;
         if builder.len() >= SEAL_ROWS {
             self.sealed.push(builder.finish());
         }
+    }
+
+    /// All rows so far as batches, leaving the buffer as it is (for queries).
+    pub fn snapshot(&self) -> Vec<RecordBatch> {
+        let mut out = self.sealed.clone();
+        if let Some(builder) = self.active.as_ref().filter(|b| !b.is_empty()) {
+            out.push(builder.finish_cloned());
+        }
+        out
     }
 
     /// All rows as batches (seals the active builder).
@@ -71,13 +82,26 @@ pub struct Memtable {
 
 impl Default for Memtable {
     fn default() -> Self {
-        Self { hours: BTreeMap::new(), rows: 0, bytes: 0, first_seq: None, last_seq: None, created: Instant::now() }
+        Self {
+            hours: BTreeMap::new(),
+            rows: 0,
+            bytes: 0,
+            first_seq: None,
+            last_seq: None,
+            created: Instant::now(),
+        }
     }
 }
 
 impl Memtable {
     /// Adds the rows of one request; they get `_seq` from `first_seq` on.
-    pub fn insert(&mut self, stream: &str, records: &[LogRecord], first_seq: u64, observed_ns: i64) {
+    pub fn insert(
+        &mut self,
+        stream: &str,
+        records: &[LogRecord],
+        first_seq: u64,
+        observed_ns: i64,
+    ) {
         if records.is_empty() {
             return;
         }
@@ -125,10 +149,21 @@ impl Memtable {
             .into_iter()
             .map(|(key, buffer)| {
                 let rows = buffer.rows;
-                (key, FrozenHour { batches: buffer.into_batches(), rows })
+                (
+                    key,
+                    FrozenHour {
+                        batches: buffer.into_batches(),
+                        rows,
+                    },
+                )
             })
             .collect();
-        Some(FrozenMemtable { hours, seq, rows: self.rows, bytes: self.bytes })
+        Some(FrozenMemtable {
+            hours,
+            seq,
+            rows: self.rows,
+            bytes: self.bytes,
+        })
     }
 
     /// The inclusive `_seq` range of the rows, if any.
@@ -146,5 +181,9 @@ pub fn approximate_bytes(record: &LogRecord) -> usize {
         + opt(&record.host)
         + opt(&record.trace_id)
         + opt(&record.span_id)
-        + record.attributes.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>()
+        + record
+            .attributes
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 16)
+            .sum::<usize>()
 }

@@ -23,7 +23,13 @@ fn hour_start(hour: i64) -> DateTime<chrono::Utc> {
 
 pub fn hour_name(hour: i64) -> String {
     let t = hour_start(hour);
-    format!("{:04}-{:02}-{:02}T{:02}", t.year(), t.month(), t.day(), t.hour())
+    format!(
+        "{:04}-{:02}-{:02}T{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour()
+    )
 }
 
 fn day_name(hour: i64) -> String {
@@ -61,7 +67,11 @@ pub fn plan(hours: &BTreeMap<(String, i64), FrozenHour>, min_rows: usize) -> Vec
         for (day, hours) in days {
             let rows: usize = hours.iter().map(|(_, b)| b.rows).sum();
             if rows >= min_rows {
-                out.push(segment(stream, day, hours.into_iter().map(|(_, b)| b).collect()));
+                out.push(segment(
+                    stream,
+                    day,
+                    hours.into_iter().map(|(_, b)| b).collect(),
+                ));
             } else {
                 for (hour, buffer) in hours {
                     months.entry(month_name(hour)).or_default().push(buffer);
@@ -77,8 +87,16 @@ pub fn plan(hours: &BTreeMap<(String, i64), FrozenHour>, min_rows: usize) -> Vec
 
 fn segment(stream: &str, partition: String, buffers: Vec<&FrozenHour>) -> PlannedSegment {
     let rows = buffers.iter().map(|b| b.rows).sum();
-    let batches = buffers.iter().flat_map(|b| b.batches.iter().cloned()).collect();
-    PlannedSegment { stream: stream.to_string(), partition, batches, rows }
+    let batches = buffers
+        .iter()
+        .flat_map(|b| b.batches.iter().cloned())
+        .collect();
+    PlannedSegment {
+        stream: stream.to_string(),
+        partition,
+        batches,
+        rows,
+    }
 }
 
 #[cfg(test)]
@@ -91,8 +109,12 @@ mod tests {
         let mut m = Memtable::default();
         let mut seq = 0;
         for &(hour, n) in rows_per_hour {
-            let records: Vec<_> =
-                (0..n).map(|_| LogRecord { timestamp: Some(hour * HOUR_NS + 5), ..Default::default() }).collect();
+            let records: Vec<_> = (0..n)
+                .map(|_| LogRecord {
+                    timestamp: Some(hour * HOUR_NS + 5),
+                    ..Default::default()
+                })
+                .collect();
             m.insert("s", &records, seq, 0);
             seq += n as u64;
         }
@@ -102,10 +124,22 @@ mod tests {
     #[test]
     fn dense_hours_stay_sparse_hours_merge() {
         let h = 498_672; // 2026-11-21T00
-        let m = memtable(&[(h, 50), (h + 1, 3), (h + 2, 4), (h + 30, 2), (h + 24 * 40, 1)]);
+        let m = memtable(&[
+            (h, 50),
+            (h + 1, 3),
+            (h + 2, 4),
+            (h + 30, 2),
+            (h + 24 * 40, 1),
+        ]);
         let plan = plan(&m.freeze().unwrap().hours, 10);
-        let names: Vec<_> = plan.iter().map(|p| (p.partition.as_str(), p.rows)).collect();
-        assert_eq!(names, [("2026-11-21T00", 50), ("2026-11", 9), ("2026-12", 1)]);
+        let names: Vec<_> = plan
+            .iter()
+            .map(|p| (p.partition.as_str(), p.rows))
+            .collect();
+        assert_eq!(
+            names,
+            [("2026-11-21T00", 50), ("2026-11", 9), ("2026-12", 1)]
+        );
     }
 
     #[test]

@@ -21,13 +21,19 @@ const CYCLES: u64 = 12;
 
 fn engine_options(dir: &Path) -> EngineOptions {
     // Tiny flush threshold: kills often land inside a flush.
-    EngineOptions { flush_bytes: 48 << 10, partition_min_rows: 50, ..EngineOptions::new(dir) }
+    EngineOptions {
+        flush_bytes: 48 << 10,
+        partition_min_rows: 50,
+        ..EngineOptions::new(dir)
+    }
 }
 
 /// The writer. Does nothing unless started by the parent test.
 #[test]
 fn crash_child_writer() {
-    let Some(dir) = std::env::var_os("SILT_CRASH_CHILD_DIR") else { return };
+    let Some(dir) = std::env::var_os("SILT_CRASH_CHILD_DIR") else {
+        return;
+    };
     let cycle: u64 = std::env::var("SILT_CRASH_CYCLE").unwrap().parse().unwrap();
     let (engine, _) = Engine::open(engine_options(Path::new(&dir))).unwrap();
     let mut out = std::io::stdout().lock();
@@ -38,7 +44,9 @@ fn crash_child_writer() {
         let n = 1 + (k * 7919 % 40) as usize;
         let rows: Vec<LogRecord> = (0..n)
             .map(|j| LogRecord {
-                timestamp: Some(1_795_219_200_000_000_000 + (id % 5) as i64 * 3_600_000_000_000 + j as i64),
+                timestamp: Some(
+                    1_795_219_200_000_000_000 + (id % 5) as i64 * 3_600_000_000_000 + j as i64,
+                ),
                 message: format!("request {id} row {j} of {n}"),
                 ..Default::default()
             })
@@ -61,7 +69,12 @@ fn issue_3_sigkill_loses_no_acknowledged_request() {
     let mut seed = 0x5eed_u64;
     for cycle in 0..CYCLES {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child_writer", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child_writer",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("SILT_CRASH_CHILD_DIR", dir.path())
             .env("SILT_CRASH_CYCLE", cycle.to_string())
             .stdout(Stdio::piped())
@@ -79,8 +92,14 @@ fn issue_3_sigkill_loses_no_acknowledged_request() {
             }
         });
         // libtest prints its own lines first, and `test crash_child_writer ... ` before "ready".
-        while !rx.recv_timeout(Duration::from_secs(60)).expect("writer did not start").ends_with("ready") {}
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        while !rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("writer did not start")
+            .ends_with("ready")
+        {}
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(30 + (seed >> 33) % 400));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -89,7 +108,10 @@ fn issue_3_sigkill_loses_no_acknowledged_request() {
         for line in rx.try_iter() {
             let parts: Vec<&str> = line.split(' ').collect();
             if parts.len() == 4 && parts[0] == "ack" {
-                acked.insert(parts[1].parse().unwrap(), (parts[2].parse().unwrap(), parts[3].parse().unwrap()));
+                acked.insert(
+                    parts[1].parse().unwrap(),
+                    (parts[2].parse().unwrap(), parts[3].parse().unwrap()),
+                );
             }
         }
         assert!(acked.len() > before, "cycle {cycle} acknowledged nothing");
@@ -102,13 +124,23 @@ fn issue_3_sigkill_loses_no_acknowledged_request() {
     let mut present: BTreeMap<u64, Vec<(u64, usize, usize)>> = BTreeMap::new(); // id → (seq, j, n)
     for (seq, message) in &rows {
         let p: Vec<&str> = message.split(' ').collect();
-        let (id, j, n) = (p[1].parse().unwrap(), p[3].parse().unwrap(), p[5].parse().unwrap());
+        let (id, j, n) = (
+            p[1].parse().unwrap(),
+            p[3].parse().unwrap(),
+            p[5].parse().unwrap(),
+        );
         present.entry(id).or_default().push((*seq, j, n));
     }
     for (id, (first_seq, n)) in &acked {
-        let got = present.get(id).unwrap_or_else(|| panic!("acknowledged request {id} is missing"));
-        let expected: Vec<(u64, usize, usize)> = (0..*n).map(|j| (first_seq + j as u64, j, *n)).collect();
-        assert_eq!(got, &expected, "request {id} is not present exactly once with its acknowledged _seq");
+        let got = present
+            .get(id)
+            .unwrap_or_else(|| panic!("acknowledged request {id} is missing"));
+        let expected: Vec<(u64, usize, usize)> =
+            (0..*n).map(|j| (first_seq + j as u64, j, *n)).collect();
+        assert_eq!(
+            got, &expected,
+            "request {id} is not present exactly once with its acknowledged _seq"
+        );
     }
     let mut unacked_kept = 0;
     for (id, got) in &present {
@@ -121,5 +153,8 @@ fn issue_3_sigkill_loses_no_acknowledged_request() {
         assert_eq!(got.len(), n, "unacknowledged request {id} is duplicated");
         unacked_kept += 1;
     }
-    eprintln!("{} acknowledged requests all present; {unacked_kept} unacknowledged kept whole", acked.len());
+    eprintln!(
+        "{} acknowledged requests all present; {unacked_kept} unacknowledged kept whole",
+        acked.len()
+    );
 }

@@ -13,7 +13,11 @@ use silt_storage::layout::DataDir;
 use silt_storage::record::LogRecord;
 
 fn options(dir: &Path) -> EngineOptions {
-    EngineOptions { background_flush: false, partition_min_rows: 100, ..EngineOptions::new(dir) }
+    EngineOptions {
+        background_flush: false,
+        partition_min_rows: 100,
+        ..EngineOptions::new(dir)
+    }
 }
 
 fn request(id: u64, rows: usize, hour: i64) -> Vec<LogRecord> {
@@ -29,7 +33,11 @@ fn request(id: u64, rows: usize, hour: i64) -> Vec<LogRecord> {
 }
 
 fn wal_files(dir: &Path, tenant: &str) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(DataDir::new(dir).wal_dir(tenant)).unwrap().flatten().map(|e| e.path()).collect();
+    let mut v: Vec<_> = std::fs::read_dir(DataDir::new(dir).wal_dir(tenant))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     v.sort();
     v
 }
@@ -53,13 +61,24 @@ fn ingest_flush_and_reopen_keep_every_row_once() {
     assert_eq!(segment_rows(dir.path(), "acme"), expected);
     let state = engine.catalog().state();
     assert_eq!(state.flushed_seq("acme"), Some(999));
-    let wal_bytes: u64 = wal_files(dir.path(), "acme").iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    let wal_bytes: u64 = wal_files(dir.path(), "acme")
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
     assert_eq!(wal_bytes, 0, "the flush truncated the wal");
-    assert!(state.segments.values().all(|s| s.stream == "web" && s.tenant == "acme"));
+    assert!(
+        state
+            .segments
+            .values()
+            .all(|s| s.stream == "web" && s.tenant == "acme")
+    );
     drop(engine);
 
     let (engine, report) = Engine::open(options(dir.path())).unwrap();
-    assert_eq!(report.wal_rows_replayed, 0, "the wal was truncated after the flush");
+    assert_eq!(
+        report.wal_rows_replayed, 0,
+        "the wal was truncated after the flush"
+    );
     let receipt = engine.ingest("acme", "web", &request(99, 1, 0)).unwrap();
     assert_eq!(receipt.first_seq, 1000, "seqs continue after a restart");
     engine.shutdown().unwrap();
@@ -71,7 +90,9 @@ fn acknowledged_rows_survive_a_restart_without_flush() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, _) = Engine::open(options(dir.path())).unwrap();
     for id in 0..5 {
-        engine.ingest("acme", "default", &request(id, 10, 0)).unwrap();
+        engine
+            .ingest("acme", "default", &request(id, 10, 0))
+            .unwrap();
     }
     drop(engine); // no shutdown: nothing flushed
     assert!(segment_rows(dir.path(), "acme").is_empty());
@@ -80,7 +101,10 @@ fn acknowledged_rows_survive_a_restart_without_flush() {
     assert_eq!(engine.memtable_rows("acme"), 50);
     engine.shutdown().unwrap();
     let rows = segment_rows(dir.path(), "acme");
-    assert_eq!(rows.keys().copied().collect::<Vec<_>>(), (0..50).collect::<Vec<_>>());
+    assert_eq!(
+        rows.keys().copied().collect::<Vec<_>>(),
+        (0..50).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -88,18 +112,25 @@ fn issue_3_crash_between_catalog_commit_and_wal_truncation_adds_nothing_twice() 
     let dir = tempfile::tempdir().unwrap();
     let (engine, _) = Engine::open(options(dir.path())).unwrap();
     for id in 0..3 {
-        engine.ingest("acme", "default", &request(id, 10, 0)).unwrap();
+        engine
+            .ingest("acme", "default", &request(id, 10, 0))
+            .unwrap();
     }
     // Keep the WAL as it was before the flush truncates it.
-    let saved: Vec<(std::path::PathBuf, Vec<u8>)> =
-        wal_files(dir.path(), "acme").into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect();
+    let saved: Vec<(std::path::PathBuf, Vec<u8>)> = wal_files(dir.path(), "acme")
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
     engine.flush_all().unwrap();
     drop(engine);
     for (path, bytes) in saved {
         std::fs::write(path, bytes).unwrap();
     }
     let (engine, report) = Engine::open(options(dir.path())).unwrap();
-    assert_eq!(report.wal_rows_replayed, 0, "rows already in segments are skipped on replay");
+    assert_eq!(
+        report.wal_rows_replayed, 0,
+        "rows already in segments are skipped on replay"
+    );
     engine.ingest("acme", "default", &request(7, 1, 0)).unwrap();
     engine.shutdown().unwrap();
     assert_eq!(segment_rows(dir.path(), "acme").len(), 31);
@@ -109,11 +140,17 @@ fn issue_3_crash_between_catalog_commit_and_wal_truncation_adds_nothing_twice() 
 fn orphan_and_temp_segments_are_removed_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, _) = Engine::open(options(dir.path())).unwrap();
-    engine.ingest("acme", "default", &request(0, 10, 0)).unwrap();
+    engine
+        .ingest("acme", "default", &request(0, 10, 0))
+        .unwrap();
     engine.shutdown().unwrap();
     let partition = DataDir::new(dir.path()).partition_dir("acme", "default", "2026-11");
     std::fs::create_dir_all(&partition).unwrap();
-    std::fs::write(partition.join("0123456789abcdef0123456789abcdef.parquet"), b"half a flush").unwrap();
+    std::fs::write(
+        partition.join("0123456789abcdef0123456789abcdef.parquet"),
+        b"half a flush",
+    )
+    .unwrap();
     std::fs::write(partition.join(".tmp-x.parquet"), b"torn").unwrap();
     let (_engine, report) = Engine::open(options(dir.path())).unwrap();
     assert_eq!(report.orphan_files_removed, 2);
@@ -125,7 +162,10 @@ fn a_second_engine_on_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_engine, _) = Engine::open(options(dir.path())).unwrap();
     let err = Engine::open(options(dir.path())).err().unwrap().to_string();
-    assert!(err.contains(&format!("in use by process {}", std::process::id())), "{err}");
+    assert!(
+        err.contains(&format!("in use by process {}", std::process::id())),
+        "{err}"
+    );
 }
 
 #[test]
@@ -135,40 +175,68 @@ fn every_acknowledged_ingest_was_fsynced() {
     engine.ingest("acme", "default", &request(0, 1, 0)).unwrap();
     for id in 1..20 {
         let before = engine.wal_fsyncs();
-        engine.ingest("acme", "default", &request(id, 3, 0)).unwrap();
-        assert_eq!(engine.wal_fsyncs(), before + 1, "ingest {id} returned without its own fsync");
+        engine
+            .ingest("acme", "default", &request(id, 3, 0))
+            .unwrap();
+        assert_eq!(
+            engine.wal_fsyncs(),
+            before + 1,
+            "ingest {id} returned without its own fsync"
+        );
     }
 }
 
 #[test]
 fn sparse_data_makes_few_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let (engine, _) = Engine::open(EngineOptions { partition_min_rows: 1000, ..options(dir.path()) }).unwrap();
+    let (engine, _) = Engine::open(EngineOptions {
+        partition_min_rows: 1000,
+        ..options(dir.path())
+    })
+    .unwrap();
     // Two lines every five hours for a year.
-    let rows: Vec<LogRecord> =
-        (0..24 * 365 / 5).flat_map(|h| request(h as u64, 2, h * 5)).collect();
+    let rows: Vec<LogRecord> = (0..24 * 365 / 5)
+        .flat_map(|h| request(h as u64, 2, h * 5))
+        .collect();
     engine.ingest("acme", "default", &rows).unwrap();
     engine.shutdown().unwrap();
     let state = Catalog::read_only(&DataDir::new(dir.path()).catalog_dir()).unwrap();
-    assert!(state.segments.len() <= 13, "{} segments for a sparse year", state.segments.len());
-    assert_eq!(state.segments.values().map(|s| s.rows).sum::<u64>(), rows.len() as u64);
+    assert!(
+        state.segments.len() <= 13,
+        "{} segments for a sparse year",
+        state.segments.len()
+    );
+    assert_eq!(
+        state.segments.values().map(|s| s.rows).sum::<u64>(),
+        rows.len() as u64
+    );
 }
 
 #[test]
 fn invalid_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, _) = Engine::open(options(dir.path())).unwrap();
-    assert!(engine.ingest("../etc", "default", &request(0, 1, 0)).is_err());
+    assert!(
+        engine
+            .ingest("../etc", "default", &request(0, 1, 0))
+            .is_err()
+    );
     assert!(engine.ingest("acme", "a/b", &request(0, 1, 0)).is_err());
 }
 
 #[test]
 fn background_flush_writes_segments_on_size() {
     let dir = tempfile::tempdir().unwrap();
-    let options = EngineOptions { flush_bytes: 64 << 10, background_flush: true, ..options(dir.path()) };
+    let options = EngineOptions {
+        flush_bytes: 64 << 10,
+        background_flush: true,
+        ..options(dir.path())
+    };
     let (engine, _) = Engine::open(options).unwrap();
     for id in 0..50 {
-        engine.ingest("acme", "default", &request(id, 100, 0)).unwrap();
+        engine
+            .ingest("acme", "default", &request(id, 100, 0))
+            .unwrap();
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while engine.catalog().state().segments.is_empty() {
@@ -192,9 +260,14 @@ fn many_small_tenants_over_the_memory_limit_get_flushed() {
     // Each tenant stays far below its flush size; together they pass the limit many times over.
     for round in 0..20 {
         for t in 0..5 {
-            engine.ingest(&format!("t{t}"), "default", &request(round, 200, 0)).unwrap();
+            engine
+                .ingest(&format!("t{t}"), "default", &request(round, 200, 0))
+                .unwrap();
         }
     }
-    assert!(!engine.catalog().state().segments.is_empty(), "the memory limit forced flushes");
+    assert!(
+        !engine.catalog().state().segments.is_empty(),
+        "the memory limit forced flushes"
+    );
     engine.shutdown().unwrap();
 }

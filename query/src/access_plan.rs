@@ -19,7 +19,13 @@ pub fn segment_access_plan(reader: &SegmentReader, blocks: &RoaringBitmap) -> Pa
         if ranges.len() == 1 && ranges[0] == (0..rows) {
             plan.scan(rg);
         } else {
-            plan.set(rg, RowGroupAccess::Selection(RowSelection::from_consecutive_ranges(ranges.into_iter(), rows)));
+            plan.set(
+                rg,
+                RowGroupAccess::Selection(RowSelection::from_consecutive_ranges(
+                    ranges.into_iter(),
+                    rows,
+                )),
+            );
         }
     }
     plan

@@ -1,4 +1,54 @@
-//! Silt's DataFusion layer: turns what a segment's term index says into DataFusion scan plans.
-//! Knows nothing about HTTP, tenants' limits or how segments are written.
+//! Silt's query layer: the `logs` table over segments and memtable (DataFusion), index-pruned
+//! search with cursors, the search language, SQL and aggregations. Knows nothing of HTTP.
 
 pub mod access_plan;
+pub mod hits;
+pub mod pruning;
+pub mod search;
+pub mod snapshot;
+pub mod sql;
+pub mod table;
+pub mod text_match;
+pub mod udf;
+
+pub use hits::{Cursor, SearchRequest, SearchResult, SearchStats, search};
+pub use pruning::TimeRange;
+pub use snapshot::{MemBatch, SegmentOpener, TableSnapshot, table_schema};
+pub use sql::{AggregateRequest, Bucket, Metric, QueryOptions, aggregate, session, sql};
+
+/// Any failure of a query.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The search text does not parse; says what and where.
+    #[error("{0}")]
+    Search(#[from] search::SearchError),
+    #[error("invalid cursor '{0}'")]
+    InvalidCursor(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error(transparent)]
+    Storage(#[from] silt_storage::StorageError),
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl QueryError {
+    /// True when the caller's input is at fault (a 400, not a 500).
+    pub fn is_user_error(&self) -> bool {
+        use datafusion::error::DataFusionError as D;
+        match self {
+            QueryError::Search(_)
+            | QueryError::InvalidCursor(_)
+            | QueryError::InvalidRequest(_) => true,
+            QueryError::DataFusion(e) => matches!(
+                e.find_root(),
+                D::Plan(_) | D::SQL(..) | D::SchemaError(..) | D::NotImplemented(_)
+            ),
+            _ => false,
+        }
+    }
+}

@@ -36,7 +36,12 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 impl StorageError {
     fn new(kind: ErrorKind, location: impl Into<String>, message: String) -> Self {
-        Self { kind, location: location.into(), message, source: None }
+        Self {
+            kind,
+            location: location.into(),
+            message,
+            source: None,
+        }
     }
 
     /// The bytes of `location` are damaged; `what` says which part and how.
@@ -67,36 +72,64 @@ impl StorageError {
     ) -> Self {
         let location = location.into();
         let message = format!("cannot {action} {location}: {source}");
-        Self { source: Some(Box::new(source)), ..Self::new(ErrorKind::Io, location, message) }
+        Self {
+            source: Some(Box::new(source)),
+            ..Self::new(ErrorKind::Io, location, message)
+        }
     }
 
     pub fn from_io(location: impl Into<String>, action: &str, source: std::io::Error) -> Self {
-        let kind =
-            if source.kind() == std::io::ErrorKind::NotFound { ErrorKind::NotFound } else { ErrorKind::Io };
-        Self { kind, ..Self::io(location, action, source) }
+        let kind = if source.kind() == std::io::ErrorKind::NotFound {
+            ErrorKind::NotFound
+        } else {
+            ErrorKind::Io
+        };
+        Self {
+            kind,
+            ..Self::io(location, action, source)
+        }
     }
 
-    pub fn from_object_store(location: impl Into<String>, action: &str, source: object_store::Error) -> Self {
+    pub fn from_object_store(
+        location: impl Into<String>,
+        action: &str,
+        source: object_store::Error,
+    ) -> Self {
         let kind = if matches!(source, object_store::Error::NotFound { .. }) {
             ErrorKind::NotFound
         } else {
             ErrorKind::Io
         };
-        Self { kind, ..Self::io(location, action, source) }
+        Self {
+            kind,
+            ..Self::io(location, action, source)
+        }
     }
 
     /// A Parquet decoding failure while reading `location`: the file is not valid Parquet.
-    pub fn from_parquet(location: impl Into<String>, source: parquet::errors::ParquetError) -> Self {
+    pub fn from_parquet(
+        location: impl Into<String>,
+        source: parquet::errors::ParquetError,
+    ) -> Self {
         let location = location.into();
         let message = format!("corrupt segment {location}: {source}");
-        Self { source: Some(Box::new(source)), ..Self::new(ErrorKind::Corrupt, location, message) }
+        Self {
+            source: Some(Box::new(source)),
+            ..Self::new(ErrorKind::Corrupt, location, message)
+        }
     }
 
     /// A Parquet failure while writing `location`.
-    pub fn write_failed(location: impl Into<String>, source: parquet::errors::ParquetError) -> Self {
+    pub fn write_failed(
+        location: impl Into<String>,
+        source: parquet::errors::ParquetError,
+    ) -> Self {
         let location = location.into();
         let message = format!("cannot write segment {location}: {source}");
-        Self { source: Some(Box::new(source)), ..Self::new(ErrorKind::Io, location, message) }
+        Self {
+            source: Some(Box::new(source)),
+            ..Self::new(ErrorKind::Io, location, message)
+        }
     }
 
     pub fn path_io(path: &std::path::Path, action: &str, source: std::io::Error) -> Self {

@@ -18,7 +18,9 @@ pub fn validate_name(kind: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_BYTES
         && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if ok {
         Ok(())
     } else {
@@ -40,7 +42,9 @@ impl SegmentId {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        (text.len() == 32).then(|| u128::from_str_radix(text, 16).ok().map(SegmentId)).flatten()
+        (text.len() == 32)
+            .then(|| u128::from_str_radix(text, 16).ok().map(SegmentId))
+            .flatten()
     }
 }
 
@@ -97,17 +101,35 @@ impl DataDir {
 
     /// Directory holding the segments of one tenant, stream and partition.
     pub fn partition_dir(&self, tenant: &str, stream: &str, partition: &str) -> PathBuf {
-        self.segments_dir().join(tenant).join(stream).join(partition)
+        self.segments_dir()
+            .join(tenant)
+            .join(stream)
+            .join(partition)
     }
 
     /// Final path of a segment.
-    pub fn segment_path(&self, tenant: &str, stream: &str, partition: &str, id: SegmentId) -> PathBuf {
-        self.partition_dir(tenant, stream, partition).join(segment_file_name(id))
+    pub fn segment_path(
+        &self,
+        tenant: &str,
+        stream: &str,
+        partition: &str,
+        id: SegmentId,
+    ) -> PathBuf {
+        self.partition_dir(tenant, stream, partition)
+            .join(segment_file_name(id))
     }
 
     /// Object-store key of a segment relative to the tier's root, the same shape as the local path.
-    pub fn segment_object_key(tenant: &str, stream: &str, partition: &str, id: SegmentId) -> String {
-        format!("segments/{tenant}/{stream}/{partition}/{}", segment_file_name(id))
+    pub fn segment_object_key(
+        tenant: &str,
+        stream: &str,
+        partition: &str,
+        id: SegmentId,
+    ) -> String {
+        format!(
+            "segments/{tenant}/{stream}/{partition}/{}",
+            segment_file_name(id)
+        )
     }
 }
 
@@ -150,7 +172,9 @@ pub fn parse_catalog_snapshot_name(name: &str) -> Option<u64> {
 
 fn parse_numbered(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
     let digits = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
-    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
 }
 
 /// `<id>.parquet`
@@ -160,7 +184,10 @@ pub fn segment_file_name(id: SegmentId) -> String {
 
 /// The temporary name a segment is written under before its atomic rename.
 pub fn temp_path_for(final_path: &Path) -> PathBuf {
-    let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     final_path.with_file_name(format!("{TEMP_PREFIX}{name}"))
 }
 
@@ -190,7 +217,13 @@ mod tests {
         let d = DataDir::new("/d");
         let id = SegmentId(0xabc);
         let p = d.segment_path("t", "s", "2024-01-01T00", id);
-        assert_eq!(p, PathBuf::from(format!("/d/segments/t/s/2024-01-01T00/{id}.parquet")));
-        assert_eq!(temp_path_for(&p).file_name().unwrap().to_string_lossy(), format!(".tmp-{id}.parquet"));
+        assert_eq!(
+            p,
+            PathBuf::from(format!("/d/segments/t/s/2024-01-01T00/{id}.parquet"))
+        );
+        assert_eq!(
+            temp_path_for(&p).file_name().unwrap().to_string_lossy(),
+            format!(".tmp-{id}.parquet")
+        );
     }
 }

@@ -21,7 +21,8 @@ impl DataDirLock {
     /// Creates the directory if needed and takes its lock, writing our pid into the lock file.
     /// Fails with a message naming the owner's pid when another process holds it.
     pub fn acquire(root: &Path) -> Result<Self> {
-        std::fs::create_dir_all(root).map_err(|e| StorageError::path_io(root, "create data directory", e))?;
+        std::fs::create_dir_all(root)
+            .map_err(|e| StorageError::path_io(root, "create data directory", e))?;
         let path = DataDir::new(root).lock_file();
         let mut file = OpenOptions::new()
             .read(true)
@@ -35,7 +36,11 @@ impl DataDirLock {
                 let mut owner = String::new();
                 let _ = file.read_to_string(&mut owner);
                 let owner = owner.trim();
-                let who = if owner.is_empty() { "another process".to_string() } else { format!("process {owner}") };
+                let who = if owner.is_empty() {
+                    "another process".to_string()
+                } else {
+                    format!("process {owner}")
+                };
                 return Err(StorageError::locked(format!(
                     "data directory {} is in use by {who} (lock file {})",
                     root.display(),
@@ -63,7 +68,12 @@ impl DataDirLock {
         let file = File::open(&path).ok()?;
         match flock(&file, FlockOperation::NonBlockingLockShared) {
             Ok(()) => None,
-            Err(_) => Some(std::fs::read_to_string(&path).unwrap_or_default().trim().to_string()),
+            Err(_) => Some(
+                std::fs::read_to_string(&path)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            ),
         }
     }
 }
@@ -79,8 +89,15 @@ mod tests {
         let first = DataDirLock::acquire(&root).unwrap();
         // flock locks belong to the open file description: a second open in this process conflicts too.
         let err = DataDirLock::acquire(&root).unwrap_err();
-        assert!(err.to_string().contains(&format!("in use by process {}", std::process::id())), "{err}");
-        assert_eq!(DataDirLock::holder(&root), Some(std::process::id().to_string()));
+        assert!(
+            err.to_string()
+                .contains(&format!("in use by process {}", std::process::id())),
+            "{err}"
+        );
+        assert_eq!(
+            DataDirLock::holder(&root),
+            Some(std::process::id().to_string())
+        );
         drop(first);
         assert_eq!(DataDirLock::holder(&root), None);
         DataDirLock::acquire(&root).unwrap();

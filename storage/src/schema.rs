@@ -4,7 +4,8 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, MapBuilder, MapFieldNames, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
+    ArrayRef, MapBuilder, MapFieldNames, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
+    UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -30,7 +31,11 @@ fn timestamp_type() -> DataType {
 }
 
 fn map_field_names() -> MapFieldNames {
-    MapFieldNames { entry: "entries".into(), key: "key".into(), value: "value".into() }
+    MapFieldNames {
+        entry: "entries".into(),
+        key: "key".into(),
+        value: "value".into(),
+    }
 }
 
 /// `attributes`: Map<Utf8, Utf8>, keys unsorted.
@@ -38,7 +43,11 @@ pub fn attributes_type() -> DataType {
     let entries = Field::new(
         "entries",
         DataType::Struct(
-            vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)].into(),
+            vec![
+                Field::new("key", DataType::Utf8, false),
+                Field::new("value", DataType::Utf8, true),
+            ]
+            .into(),
         ),
         false,
     );
@@ -102,7 +111,11 @@ impl LogBatchBuilder {
             trace_id: StringBuilder::new(),
             span_id: StringBuilder::new(),
             message: StringBuilder::with_capacity(rows, rows * 128),
-            attributes: MapBuilder::new(Some(map_field_names()), StringBuilder::new(), StringBuilder::new()),
+            attributes: MapBuilder::new(
+                Some(map_field_names()),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            ),
             seq: UInt64Builder::with_capacity(rows),
             pattern_id: UInt64Builder::with_capacity(rows),
             rows: 0,
@@ -112,7 +125,8 @@ impl LogBatchBuilder {
 
     /// Appends one row. A record without a timestamp gets `observed_ns` as its event time.
     pub fn append(&mut self, record: &LogRecord, seq: u64, observed_ns: i64) {
-        self.timestamp.append_value(record.timestamp.unwrap_or(observed_ns));
+        self.timestamp
+            .append_value(record.timestamp.unwrap_or(observed_ns));
         self.observed.append_value(observed_ns);
         let mut bytes = record.message.len() + 24;
         for (builder, value) in [
@@ -132,7 +146,9 @@ impl LogBatchBuilder {
             self.attributes.values().append_value(value);
         }
         // A row without attributes gets an empty map, not null: `attributes['k']` is then simply null.
-        self.attributes.append(true).expect("keys and values were appended in pairs");
+        self.attributes
+            .append(true)
+            .expect("keys and values were appended in pairs");
         self.seq.append_value(seq);
         self.pattern_id.append_null();
         self.rows += 1;
@@ -150,6 +166,24 @@ impl LogBatchBuilder {
     /// Approximate in-memory bytes of the rows appended so far.
     pub fn estimated_bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// A batch of the rows appended so far; the builder keeps them (memtable snapshots).
+    pub fn finish_cloned(&self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.timestamp.finish_cloned()),
+            Arc::new(self.observed.finish_cloned()),
+            Arc::new(self.level.finish_cloned()),
+            Arc::new(self.service.finish_cloned()),
+            Arc::new(self.host.finish_cloned()),
+            Arc::new(self.trace_id.finish_cloned()),
+            Arc::new(self.span_id.finish_cloned()),
+            Arc::new(self.message.finish_cloned()),
+            Arc::new(self.attributes.finish_cloned()),
+            Arc::new(self.seq.finish_cloned()),
+            Arc::new(self.pattern_id.finish_cloned()),
+        ];
+        RecordBatch::try_new(log_schema(), columns).expect("builder columns match the log schema")
     }
 
     /// Builds a batch of the rows appended so far and resets the builder.

@@ -82,7 +82,9 @@ fn cut(token: &[u8]) -> &[u8] {
 pub fn tokens(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut buf = Vec::new();
-    for_each_token(text, &mut buf, |t| out.push(String::from_utf8_lossy(t).into_owned()));
+    for_each_token(text, &mut buf, |t| {
+        out.push(String::from_utf8_lossy(t).into_owned())
+    });
     out
 }
 
@@ -125,9 +127,15 @@ mod tests {
     fn splits_and_lowercases() {
         assert_eq!(
             tokens("ERROR conn=10.0.0.1:5432 user_id=U-42 took 15ms"),
-            ["error", "conn", "10", "0", "0", "1", "5432", "user", "id", "u", "42", "took", "15ms"]
+            [
+                "error", "conn", "10", "0", "0", "1", "5432", "user", "id", "u", "42", "took",
+                "15ms"
+            ]
         );
-        assert_eq!(tokens("Größe ÄRGER naïve—café"), ["größe", "ärger", "naïve", "café"]);
+        assert_eq!(
+            tokens("Größe ÄRGER naïve—café"),
+            ["größe", "ärger", "naïve", "café"]
+        );
         assert_eq!(tokens("  ...  "), Vec::<String>::new());
         assert_eq!(tokens("日本語 テキスト"), ["日本語", "テキスト"]);
     }

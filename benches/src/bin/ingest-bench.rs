@@ -12,7 +12,9 @@ use std::time::Instant;
 use silt_benches::{CorpusGenerator, to_ndjson};
 
 fn dir_bytes(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
     entries
         .flatten()
         .map(|e| match e.file_type() {
@@ -24,12 +26,27 @@ fn dir_bytes(path: &Path) -> u64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let lines: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(2_000_000);
-    let keep = args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1)).map(PathBuf::from);
-    let silt = std::env::var_os("SILT_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/release/silt"));
-    assert!(silt.exists(), "{} not found: build it with `cargo build --release --bin silt`", silt.display());
+    let lines: u64 = args
+        .iter()
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let silt = std::env::var_os("SILT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/release/silt"));
+    assert!(
+        silt.exists(),
+        "{} not found: build it with `cargo build --release --bin silt`",
+        silt.display()
+    );
 
-    let work = keep.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("silt-ingest-bench-{}", std::process::id())));
+    let work = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("silt-ingest-bench-{}", std::process::id()))
+    });
     std::fs::create_dir_all(&work).unwrap();
     let corpus = work.join("corpus.ndjson");
     let started = Instant::now();
@@ -44,7 +61,11 @@ fn main() {
         }
         out.flush().unwrap();
     }
-    eprintln!("corpus: {lines} lines, {raw_bytes} bytes ({} bytes/line), generated in {:.1} s", raw_bytes / lines.max(1), started.elapsed().as_secs_f64());
+    eprintln!(
+        "corpus: {lines} lines, {raw_bytes} bytes ({} bytes/line), generated in {:.1} s",
+        raw_bytes / lines.max(1),
+        started.elapsed().as_secs_f64()
+    );
 
     let data = work.join("data");
     let _ = std::fs::remove_dir_all(&data);
@@ -63,9 +84,16 @@ fn main() {
     let disk = dir_bytes(&data);
     let segments = dir_bytes(&data.join("segments"));
     println!("silt ingest: {lines} lines in {secs:.2} s");
-    println!("  throughput   {:.0} lines/s, {:.1} MB/s", lines as f64 / secs, raw_bytes as f64 / 1e6 / secs);
+    println!(
+        "  throughput   {:.0} lines/s, {:.1} MB/s",
+        lines as f64 / secs,
+        raw_bytes as f64 / 1e6 / secs
+    );
     println!("  peak RSS     {:.0} MiB", max_rss_kib as f64 / 1024.0);
-    println!("  on disk      {disk} bytes (segments {segments}); raw/disk = {:.2}x", raw_bytes as f64 / disk as f64);
+    println!(
+        "  on disk      {disk} bytes (segments {segments}); raw/disk = {:.2}x",
+        raw_bytes as f64 / disk as f64
+    );
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&work);
     }
@@ -82,6 +110,10 @@ fn wait_with_rusage(pid: i32) -> (i32, i64) {
         (rc, usage)
     };
     assert_eq!(rc, pid, "wait4 failed");
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     (code, usage.ru_maxrss)
 }

@@ -1,4 +1,5 @@
 //! Helpers shared by the engine's integration tests.
+#![allow(dead_code)] // each test binary uses a subset
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,18 +15,34 @@ use silt_storage::segment::{SegmentFile, SegmentReader};
 pub fn segment_rows(dir: &Path, tenant: &str) -> BTreeMap<u64, String> {
     let data = DataDir::new(dir);
     let state = Catalog::read_only(&data.catalog_dir()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut out = BTreeMap::new();
     for entry in state.tenant_segments(tenant) {
         let file = SegmentFile::open_local(&data.root().join(&entry.location)).unwrap();
-        let reader = rt.block_on(SegmentReader::open_verified(file, Some(entry.page_index_crc32c))).unwrap();
+        let reader = rt
+            .block_on(SegmentReader::open_verified(
+                file,
+                Some(entry.page_index_crc32c),
+            ))
+            .unwrap();
         assert_eq!(reader.num_rows(), entry.rows);
-        let batches: Vec<RecordBatch> = rt.block_on(reader.read(Some(&["_seq", "message"]), None)).unwrap();
+        let batches: Vec<RecordBatch> = rt
+            .block_on(reader.read(Some(&["_seq", "message"]), None))
+            .unwrap();
         for b in batches {
-            let seq = b.column_by_name("_seq").unwrap().as_primitive::<UInt64Type>();
+            let seq = b
+                .column_by_name("_seq")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
             let msg = b.column_by_name("message").unwrap().as_string::<i32>();
             for i in 0..b.num_rows() {
-                assert!(out.insert(seq.value(i), msg.value(i).to_string()).is_none(), "_seq {} twice", seq.value(i));
+                assert!(
+                    out.insert(seq.value(i), msg.value(i).to_string()).is_none(),
+                    "_seq {} twice",
+                    seq.value(i)
+                );
             }
         }
     }

@@ -9,7 +9,11 @@ pub fn bytes(n: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// Nanoseconds since the epoch as RFC 3339 UTC with the precision needed.
@@ -23,6 +27,9 @@ mod tests {
     fn formats() {
         assert_eq!(super::bytes(10), "10 B");
         assert_eq!(super::bytes(1536), "1.5 KiB");
-        assert_eq!(super::timestamp(1_500_000_000_123_000_000), "2017-07-14T02:40:00.123Z");
+        assert_eq!(
+            super::timestamp(1_500_000_000_123_000_000),
+            "2017-07-14T02:40:00.123Z"
+        );
     }
 }

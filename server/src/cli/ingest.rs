@@ -57,23 +57,42 @@ pub struct IngestArgs {
 
 enum Message {
     Rows(Vec<LogRecord>),
-    Rejected { file: String, line: u64, reason: String },
-    Progress { bytes: u64, lines: u64 },
+    Rejected {
+        file: String,
+        line: u64,
+        reason: String,
+    },
+    Progress {
+        bytes: u64,
+        lines: u64,
+    },
 }
 
 pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let total_bytes: u64 =
-        args.files.iter().filter(|f| f.as_os_str() != "-").filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let total_bytes: u64 = args
+        .files
+        .iter()
+        .filter(|f| f.as_os_str() != "-")
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
     for file in args.files.iter().filter(|f| f.as_os_str() != "-") {
         File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     }
     let (engine, report) = Engine::open(EngineOptions::new(args.data.dir()))
         .with_context(|| format!("cannot open data directory {}", args.data.dir().display()))?;
     if report.wal_rows_replayed > 0 {
-        eprintln!("recovered {} acknowledged rows from the write-ahead log", report.wal_rows_replayed);
+        eprintln!(
+            "recovered {} acknowledged rows from the write-ahead log",
+            report.wal_rows_replayed
+        );
     }
     let mut errors_out = match &args.errors {
-        Some(path) => Some(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?)),
+        Some(path) => {
+            Some(BufWriter::new(File::create(path).with_context(|| {
+                format!("cannot create {}", path.display())
+            })?))
+        }
         None => None,
     };
 
@@ -109,7 +128,8 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
                     progress.suspend(|| eprintln!("{file}:{line}: rejected: {reason}"));
                 }
                 if let Some(out) = errors_out.as_mut() {
-                    writeln!(out, "{file}:{line}: {reason}").context("cannot write the errors file")?;
+                    writeln!(out, "{file}:{line}: {reason}")
+                        .context("cannot write the errors file")?;
                 }
             }
             Message::Progress { bytes: b, lines: l } => {
@@ -117,11 +137,16 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
                 lines += l;
                 progress.set_position(bytes);
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
-                progress.set_message(format!("{lines} lines, {:.1} MB/s", bytes as f64 / 1e6 / secs));
+                progress.set_message(format!(
+                    "{lines} lines, {:.1} MB/s",
+                    bytes as f64 / 1e6 / secs
+                ));
             }
         }
     }
-    reader.join().map_err(|_| anyhow::anyhow!("the parser thread panicked"))?;
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the parser thread panicked"))?;
     progress.set_message("flushing to segments");
     engine.shutdown().context("cannot flush to segments")?;
     progress.finish_and_clear();
@@ -129,7 +154,15 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         out.flush().context("cannot write the errors file")?;
     }
     if rejected > MAX_PRINTED_ERRORS {
-        eprintln!("… and {} more rejected lines{}", rejected - MAX_PRINTED_ERRORS, if args.errors.is_some() { "" } else { " (see --errors FILE)" });
+        eprintln!(
+            "… and {} more rejected lines{}",
+            rejected - MAX_PRINTED_ERRORS,
+            if args.errors.is_some() {
+                ""
+            } else {
+                " (see --errors FILE)"
+            }
+        );
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
@@ -143,10 +176,16 @@ fn progress_bar(total_bytes: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = if total_bytes > 0 { ProgressBar::new(total_bytes) } else { ProgressBar::new_spinner() };
+    let bar = if total_bytes > 0 {
+        ProgressBar::new(total_bytes)
+    } else {
+        ProgressBar::new_spinner()
+    };
     bar.set_draw_target(ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
-        .expect("valid template");
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+    )
+    .expect("valid template");
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
@@ -159,7 +198,11 @@ fn parse_file(
     multiline: bool,
     tx: &mpsc::SyncSender<anyhow::Result<Message>>,
 ) -> anyhow::Result<()> {
-    let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
+    let name = if path.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
     let mut input: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -179,13 +222,19 @@ fn parse_file(
                 FormatArg::Text => InputFormat::Text,
                 FormatArg::Auto => detect_format(chunk),
             };
-            let options = ParseOptions { multiline, ..ParseOptions::default() };
+            let options = ParseOptions {
+                multiline,
+                ..ParseOptions::default()
+            };
             parser = Some(LineParser::new(input_format, options));
         }
         let results = if n == 0 {
             parser.take().expect("created on the first chunk").finish()
         } else {
-            parser.as_mut().expect("created on the first chunk").feed(chunk)
+            parser
+                .as_mut()
+                .expect("created on the first chunk")
+                .feed(chunk)
         };
         let lines = results.len() as u64;
         for result in results {
@@ -193,21 +242,29 @@ fn parse_file(
                 Ok(record) => {
                     pending.push(record);
                     if pending.len() >= REQUEST_ROWS {
-                        let rows = std::mem::replace(&mut pending, Vec::with_capacity(REQUEST_ROWS));
+                        let rows =
+                            std::mem::replace(&mut pending, Vec::with_capacity(REQUEST_ROWS));
                         if tx.send(Ok(Message::Rows(rows))).is_err() {
                             return Ok(());
                         }
                     }
                 }
                 Err(e) => {
-                    let message = Message::Rejected { file: name.clone(), line: e.line, reason: e.reason };
+                    let message = Message::Rejected {
+                        file: name.clone(),
+                        line: e.line,
+                        reason: e.reason,
+                    };
                     if tx.send(Ok(message)).is_err() {
                         return Ok(());
                     }
                 }
             }
         }
-        let _ = tx.send(Ok(Message::Progress { bytes: n as u64, lines }));
+        let _ = tx.send(Ok(Message::Progress {
+            bytes: n as u64,
+            lines,
+        }));
         if n == 0 {
             break;
         }

@@ -44,13 +44,21 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         metadata.file_metadata().schema_descr(),
         metadata.file_metadata().key_value_metadata(),
     )?;
-    let columns: Vec<_> = schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()})).collect();
+    let columns: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| json!({"name": f.name(), "type": f.data_type().to_string()}))
+        .collect();
 
     // Terms by kind, from the directory's field table (attributes counted together).
     let mut by_kind: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for field in &directory.fields {
         let name = String::from_utf8_lossy(&field.field);
-        let kind = if name.starts_with("attributes.") { "attributes".to_string() } else { name.into_owned() };
+        let kind = if name.starts_with("attributes.") {
+            "attributes".to_string()
+        } else {
+            name.into_owned()
+        };
         let entry = by_kind.entry(kind).or_default();
         entry.0 += field.exact_terms;
         entry.1 += field.rare_terms;
@@ -114,7 +122,11 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         ReportFormat::Text => print_text(&report),
     }
-    Ok(if report["checksums"]["status"] == "ok" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report["checksums"]["status"] == "ok" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn time_range(metadata: &parquet::file::metadata::ParquetMetaData) -> (Option<i64>, Option<i64>) {
@@ -134,20 +146,40 @@ fn time_range(metadata: &parquet::file::metadata::ParquetMetaData) -> (Option<i6
 }
 
 fn print_text(r: &serde_json::Value) {
-    let s = |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let s = |v: &serde_json::Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
     println!("segment     {}", s(&r["path"]));
-    println!("labels      tenant {}  stream {}  partition {}", s(&r["tenant"]), s(&r["stream"]), s(&r["partition"]));
+    println!(
+        "labels      tenant {}  stream {}  partition {}",
+        s(&r["tenant"]),
+        s(&r["stream"]),
+        s(&r["partition"])
+    );
     println!(
         "format      v{} (index v{}, tokenizer v{})",
         r["format_version"], r["index_version"], r["tokenizer_version"]
     );
     println!("rows        {}", r["rows"]);
-    println!("size        {}", format::bytes(r["bytes"].as_u64().unwrap_or(0)));
-    println!("time        {} .. {}", s(&r["min_timestamp"]), s(&r["max_timestamp"]));
+    println!(
+        "size        {}",
+        format::bytes(r["bytes"].as_u64().unwrap_or(0))
+    );
+    println!(
+        "time        {} .. {}",
+        s(&r["min_timestamp"]),
+        s(&r["max_timestamp"])
+    );
     let rgs = r["row_groups"].as_array().cloned().unwrap_or_default();
     println!("row groups  {}", rgs.len());
     for (i, rg) in rgs.iter().enumerate() {
-        println!("  #{i:<4} {:>9} rows  {:>10}", rg["rows"], format::bytes(rg["compressed_bytes"].as_u64().unwrap_or(0)));
+        println!(
+            "  #{i:<4} {:>9} rows  {:>10}",
+            rg["rows"],
+            format::bytes(rg["compressed_bytes"].as_u64().unwrap_or(0))
+        );
     }
     println!("columns");
     for c in r["columns"].as_array().cloned().unwrap_or_default() {
@@ -162,7 +194,12 @@ fn print_text(r: &serde_json::Value) {
         ix["rows_per_posting_block"],
         b(&ix["directory_bytes"]),
     );
-    println!("  dictionary   {} terms in {} blocks, {}", ix["terms"], ix["term_blocks"], b(&ix["term_block_bytes"]));
+    println!(
+        "  dictionary   {} terms in {} blocks, {}",
+        ix["terms"],
+        ix["term_blocks"],
+        b(&ix["term_block_bytes"])
+    );
     println!(
         "  fingerprints {} terms in {} partitions, {}",
         ix["fingerprinted_terms"],
@@ -171,14 +208,19 @@ fn print_text(r: &serde_json::Value) {
     );
     if let Some(kinds) = ix["by_kind"].as_object() {
         for (kind, v) in kinds {
-            println!("  {kind:<20} {:>9} in dictionary {:>10} fingerprinted", v["terms"], v["fingerprinted_terms"]);
+            println!(
+                "  {kind:<20} {:>9} in dictionary {:>10} fingerprinted",
+                v["terms"], v["fingerprinted_terms"]
+            );
         }
     }
     let c = &r["checksums"];
     match c["error"].as_str() {
         None => println!(
             "checksums   ok: directory, {} index blocks, {} data stripes; blake3 {}",
-            c["index_blocks"], c["data_stripes"], s(&c["blake3"])
+            c["index_blocks"],
+            c["data_stripes"],
+            s(&c["blake3"])
         ),
         Some(e) => println!("checksums   FAILED: {e}"),
     }

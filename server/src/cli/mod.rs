@@ -4,6 +4,7 @@
 mod format;
 mod ingest;
 mod inspect;
+mod query;
 mod segments;
 
 use std::process::ExitCode;
@@ -11,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "silt", version, about = "Silt: a log database that keeps its data in Parquet")]
+#[command(
+    name = "silt",
+    version,
+    about = "Silt: a log database that keeps its data in Parquet"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,6 +30,10 @@ enum Command {
     Segments(segments::SegmentsArgs),
     /// Describe one segment file: rows, time range, row groups, schema, index and checksums.
     Inspect(inspect::InspectArgs),
+    /// Search logs with the search language; hits newest first.
+    Search(query::SearchArgs),
+    /// Run SQL over the `logs` table.
+    Sql(query::SqlArgs),
 }
 
 impl Cli {
@@ -33,6 +42,8 @@ impl Cli {
             Command::Ingest(args) => ingest::run(args),
             Command::Segments(args) => segments::run(args),
             Command::Inspect(args) => inspect::run(args),
+            Command::Search(args) => query::run_search(args),
+            Command::Sql(args) => query::run_sql(args),
         }
     }
 }
@@ -41,7 +52,12 @@ impl Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DataDirArgs {
     /// Data directory (created if missing).
-    #[arg(long, env = "SILT_DATA_DIR", default_value = "silt-data", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "SILT_DATA_DIR",
+        default_value = "silt-data",
+        value_name = "DIR"
+    )]
     data_dir: std::path::PathBuf,
 }
 
@@ -59,5 +75,7 @@ pub enum ReportFormat {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

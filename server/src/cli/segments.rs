@@ -25,15 +25,32 @@ pub fn run(args: SegmentsArgs) -> anyhow::Result<ExitCode> {
     let dir = DataDir::new(args.data.dir());
     let state = Catalog::read_only(&dir.catalog_dir())
         .with_context(|| format!("cannot read the catalog of {}", dir.root().display()))?;
-    let mut segments: Vec<_> =
-        state.segments.values().filter(|s| args.tenant.as_ref().is_none_or(|t| &s.tenant == t)).collect();
-    segments.sort_by(|a, b| (&a.tenant, &a.stream, a.min_timestamp, &a.id).cmp(&(&b.tenant, &b.stream, b.min_timestamp, &b.id)));
+    let mut segments: Vec<_> = state
+        .segments
+        .values()
+        .filter(|s| args.tenant.as_ref().is_none_or(|t| &s.tenant == t))
+        .collect();
+    segments.sort_by(|a, b| {
+        (&a.tenant, &a.stream, a.min_timestamp, &a.id).cmp(&(
+            &b.tenant,
+            &b.stream,
+            b.min_timestamp,
+            &b.id,
+        ))
+    });
     match args.format {
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&segments)?),
         ReportFormat::Text => {
             println!(
                 "{:<32}  {:<12} {:<12} {:<14} {:>10} {:>10}  {:<24}  {:<24}  tier",
-                "id", "tenant", "stream", "partition", "rows", "size", "min_timestamp", "max_timestamp"
+                "id",
+                "tenant",
+                "stream",
+                "partition",
+                "rows",
+                "size",
+                "min_timestamp",
+                "max_timestamp"
             );
             for s in &segments {
                 println!(
@@ -51,7 +68,11 @@ pub fn run(args: SegmentsArgs) -> anyhow::Result<ExitCode> {
             }
             let rows: u64 = segments.iter().map(|s| s.rows).sum();
             let bytes: u64 = segments.iter().map(|s| s.bytes).sum();
-            eprintln!("{} segments, {rows} rows, {}", segments.len(), format::bytes(bytes));
+            eprintln!(
+                "{} segments, {rows} rows, {}",
+                segments.len(),
+                format::bytes(bytes)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -54,11 +54,21 @@ pub struct SegmentEntry {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CatalogEvent {
     /// A flush: its segments hold every row of the tenant with `_seq` in `wal_seq`.
-    SegmentsAdded { segments: Vec<SegmentEntry>, wal_seq: SeqRange },
+    SegmentsAdded {
+        segments: Vec<SegmentEntry>,
+        wal_seq: SeqRange,
+    },
     /// A compaction: `added` hold exactly the rows of `removed`.
-    SegmentsReplaced { removed: Vec<String>, added: Vec<SegmentEntry> },
+    SegmentsReplaced {
+        removed: Vec<String>,
+        added: Vec<SegmentEntry>,
+    },
     /// A tier move.
-    SegmentMoved { id: String, tier: Tier, location: String },
+    SegmentMoved {
+        id: String,
+        tier: Tier,
+        location: String,
+    },
     /// Retention.
     SegmentsDeleted { ids: Vec<String> },
 }

@@ -24,7 +24,9 @@ pub struct Frames<'a> {
 impl Frames<'_> {
     /// True when the bad part looks like an interrupted append: no intact frame after it.
     pub fn bad_is_torn_tail(&self, buf: &[u8]) -> bool {
-        let Some((at, _)) = self.bad else { return false };
+        let Some((at, _)) = self.bad else {
+            return false;
+        };
         (at + 1..buf.len()).all(|start| decode_one(&buf[start..]).is_err())
     }
 }
@@ -58,10 +60,20 @@ pub fn decode_all(buf: &[u8]) -> Frames<'_> {
                 frames.push(payload);
                 pos += used;
             }
-            Err(reason) => return Frames { frames, good_len: pos, bad: Some((pos, reason)) },
+            Err(reason) => {
+                return Frames {
+                    frames,
+                    good_len: pos,
+                    bad: Some((pos, reason)),
+                };
+            }
         }
     }
-    Frames { frames, good_len: pos, bad: None }
+    Frames {
+        frames,
+        good_len: pos,
+        bad: None,
+    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,9 @@ pub struct CatalogOptions {
 
 impl Default for CatalogOptions {
     fn default() -> Self {
-        Self { snapshot_every_events: DEFAULT_SNAPSHOT_EVERY_EVENTS }
+        Self {
+            snapshot_every_events: DEFAULT_SNAPSHOT_EVERY_EVENTS,
+        }
     }
 }
 
@@ -53,7 +55,11 @@ pub struct CatalogState {
 impl CatalogState {
     /// Segments of one tenant, oldest data first.
     pub fn tenant_segments(&self, tenant: &str) -> Vec<&SegmentEntry> {
-        let mut out: Vec<_> = self.segments.values().filter(|s| s.tenant == tenant).collect();
+        let mut out: Vec<_> = self
+            .segments
+            .values()
+            .filter(|s| s.tenant == tenant)
+            .collect();
         out.sort_by_key(|s| (s.min_timestamp, s.id.clone()));
         out
     }
@@ -68,11 +74,17 @@ impl CatalogState {
             return Err(format!("event version {} is not supported", record.v));
         }
         if record.seq != self.last_event + 1 {
-            return Err(format!("event {} follows event {}", record.seq, self.last_event));
+            return Err(format!(
+                "event {} follows event {}",
+                record.seq, self.last_event
+            ));
         }
         let tenant = self.tenants.entry(record.tenant.clone()).or_default();
         if record.prev_hash != tenant.last_hash {
-            return Err(format!("event {} breaks the hash chain of tenant {}", record.seq, record.tenant));
+            return Err(format!(
+                "event {} breaks the hash chain of tenant {}",
+                record.seq, record.tenant
+            ));
         }
         if record.hash != record.compute_hash() {
             return Err(format!("event {} does not match its hash", record.seq));
@@ -83,7 +95,10 @@ impl CatalogState {
         let check_new = |segments: &BTreeMap<String, SegmentEntry>, added: &[SegmentEntry]| {
             for s in added {
                 if s.tenant != record.tenant {
-                    return Err(format!("segment {} belongs to tenant {}, not {}", s.id, s.tenant, record.tenant));
+                    return Err(format!(
+                        "segment {} belongs to tenant {}, not {}",
+                        s.id, s.tenant, record.tenant
+                    ));
                 }
                 if segments.contains_key(&s.id) {
                     return Err(format!("segment {} is already in the catalog", s.id));
@@ -97,7 +112,11 @@ impl CatalogState {
                 for s in segments {
                     self.segments.insert(s.id.clone(), s.clone());
                 }
-                tenant.flushed_seq = Some(tenant.flushed_seq.map_or(wal_seq.last, |f| f.max(wal_seq.last)));
+                tenant.flushed_seq = Some(
+                    tenant
+                        .flushed_seq
+                        .map_or(wal_seq.last, |f| f.max(wal_seq.last)),
+                );
             }
             CatalogEvent::SegmentsReplaced { removed, added } => {
                 if let Some(id) = removed.iter().find(|id| !owned(&self.segments, id)) {
@@ -112,7 +131,11 @@ impl CatalogState {
                 }
             }
             CatalogEvent::SegmentMoved { id, tier, location } => {
-                let Some(s) = self.segments.get_mut(id).filter(|s| s.tenant == record.tenant) else {
+                let Some(s) = self
+                    .segments
+                    .get_mut(id)
+                    .filter(|s| s.tenant == record.tenant)
+                else {
                     return Err(format!("segment {id} to move is not in the catalog"));
                 };
                 s.tier = *tier;
@@ -127,7 +150,10 @@ impl CatalogState {
                 }
             }
         }
-        let tenant = self.tenants.get_mut(&record.tenant).expect("inserted above");
+        let tenant = self
+            .tenants
+            .get_mut(&record.tenant)
+            .expect("inserted above");
         tenant.last_hash.clone_from(&record.hash);
         self.last_event = record.seq;
         Ok(())
@@ -157,15 +183,21 @@ pub struct Catalog {
 }
 
 fn corrupt(path: &Path, offset: Option<usize>, what: impl std::fmt::Display) -> StorageError {
-    let at = offset.map(|o| format!(" at offset {o}")).unwrap_or_default();
-    StorageError::corrupt(path.display().to_string(), format!("catalog file{at}: {what}"))
+    let at = offset
+        .map(|o| format!(" at offset {o}"))
+        .unwrap_or_default();
+    StorageError::corrupt(
+        path.display().to_string(),
+        format!("catalog file{at}: {what}"),
+    )
 }
 
 /// Catalog files in `dir`: (snapshots by seq, logs by first event), each sorted ascending.
 fn list_files(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<(u64, PathBuf)>)> {
     let mut snapshots = Vec::new();
     let mut logs = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| StorageError::path_io(dir, "list catalog", e))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| StorageError::path_io(dir, "list catalog", e))?;
     for entry in entries {
         let entry = entry.map_err(|e| StorageError::path_io(dir, "list catalog", e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -183,25 +215,34 @@ fn list_files(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<(u64, PathBuf)>)> 
 /// Loads state from `dir`. With `repair`, a torn tail of the last log is cut off the file.
 fn load(dir: &Path, repair: bool) -> Result<(CatalogState, CatalogOpenReport, Option<PathBuf>)> {
     let (snapshots, logs) = list_files(dir)?;
-    let mut state = CatalogState { v: EVENT_VERSION, ..Default::default() };
+    let mut state = CatalogState {
+        v: EVENT_VERSION,
+        ..Default::default()
+    };
     if let Some((_, path)) = snapshots.last() {
-        let bytes = std::fs::read(path).map_err(|e| StorageError::path_io(path, "read catalog snapshot", e))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| StorageError::path_io(path, "read catalog snapshot", e))?;
         let frames = frame::decode_all(&bytes);
         if frames.bad.is_some() || frames.frames.len() != 1 {
             return Err(corrupt(path, None, "snapshot is damaged"));
         }
         state = serde_json::from_slice(frames.frames[0]).map_err(|e| corrupt(path, None, e))?;
         if state.v != EVENT_VERSION {
-            return Err(StorageError::unsupported_version(path.display().to_string(), format!("catalog snapshot v{}", state.v)));
+            return Err(StorageError::unsupported_version(
+                path.display().to_string(),
+                format!("catalog snapshot v{}", state.v),
+            ));
         }
     }
     let mut report = CatalogOpenReport::default();
     let last_log = logs.last().map(|(_, p)| p.clone());
     for (i, (_, path)) in logs.iter().enumerate() {
-        let bytes = std::fs::read(path).map_err(|e| StorageError::path_io(path, "read catalog log", e))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| StorageError::path_io(path, "read catalog log", e))?;
         let frames = frame::decode_all(&bytes);
         for (n, payload) in frames.frames.iter().enumerate() {
-            let record: EventRecord = serde_json::from_slice(payload).map_err(|e| corrupt(path, None, format!("event {n}: {e}")))?;
+            let record: EventRecord = serde_json::from_slice(payload)
+                .map_err(|e| corrupt(path, None, format!("event {n}: {e}")))?;
             if record.seq <= state.last_event {
                 continue; // already in the snapshot
             }
@@ -216,7 +257,10 @@ fn load(dir: &Path, repair: bool) -> Result<(CatalogState, CatalogOpenReport, Op
             report.torn_tail_bytes = (bytes.len() - frames.good_len) as u64;
             if repair {
                 tracing::warn!(file = %path.display(), offset, bytes = report.torn_tail_bytes, "cutting torn tail of catalog log");
-                let f = OpenOptions::new().write(true).open(path).map_err(|e| StorageError::path_io(path, "open catalog log", e))?;
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| StorageError::path_io(path, "open catalog log", e))?;
                 f.set_len(frames.good_len as u64)
                     .and_then(|()| f.sync_all())
                     .map_err(|e| StorageError::path_io(path, "cut torn tail of catalog log", e))?;
@@ -229,21 +273,35 @@ fn load(dir: &Path, repair: bool) -> Result<(CatalogState, CatalogOpenReport, Op
 impl Catalog {
     /// Opens (creating) the catalog in `dir`, replaying snapshot and logs.
     pub fn open(dir: &Path, options: CatalogOptions) -> Result<(Self, CatalogOpenReport)> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::path_io(dir, "create catalog directory", e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StorageError::path_io(dir, "create catalog directory", e))?;
         let (state, report, last_log) = load(dir, true)?;
         let log_path = match last_log {
             Some(path) => path,
             None => {
                 let path = dir.join(layout::catalog_log_name(state.last_event + 1));
-                File::create(&path).map_err(|e| StorageError::path_io(&path, "create catalog log", e))?;
+                File::create(&path)
+                    .map_err(|e| StorageError::path_io(&path, "create catalog log", e))?;
                 fsync_dir(dir)?;
                 path
             }
         };
-        let log = OpenOptions::new().append(true).open(&log_path).map_err(|e| StorageError::path_io(&log_path, "open catalog log", e))?;
-        let writer = Writer { log, log_path, events_since_snapshot: report.events_replayed };
+        let log = OpenOptions::new()
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| StorageError::path_io(&log_path, "open catalog log", e))?;
+        let writer = Writer {
+            log,
+            log_path,
+            events_since_snapshot: report.events_replayed,
+        };
         Ok((
-            Self { dir: dir.to_path_buf(), options, writer: Mutex::new(writer), state: RwLock::new(Arc::new(state)) },
+            Self {
+                dir: dir.to_path_buf(),
+                options,
+                writer: Mutex::new(writer),
+                state: RwLock::new(Arc::new(state)),
+            },
             report,
         ))
     }
@@ -252,7 +310,10 @@ impl Catalog {
     /// A torn tail is ignored, not cut.
     pub fn read_only(dir: &Path) -> Result<CatalogState> {
         if !dir.exists() {
-            return Ok(CatalogState { v: EVENT_VERSION, ..Default::default() });
+            return Ok(CatalogState {
+                v: EVENT_VERSION,
+                ..Default::default()
+            });
         }
         Ok(load(dir, false)?.0)
     }
@@ -271,16 +332,24 @@ impl Catalog {
             seq: current.last_event + 1,
             tenant: tenant.to_string(),
             at: now_ns,
-            prev_hash: current.tenants.get(tenant).map(|t| t.last_hash.clone()).unwrap_or_default(),
+            prev_hash: current
+                .tenants
+                .get(tenant)
+                .map(|t| t.last_hash.clone())
+                .unwrap_or_default(),
             event,
             hash: String::new(),
         };
         record.hash = record.compute_hash();
         let mut next = (*current).clone();
-        next.apply(&record).map_err(|e| StorageError::invalid_input(format!("catalog event refused: {e}")))?;
+        next.apply(&record)
+            .map_err(|e| StorageError::invalid_input(format!("catalog event refused: {e}")))?;
 
         let mut buf = Vec::new();
-        frame::encode(&serde_json::to_vec(&record).expect("events serialize"), &mut buf);
+        frame::encode(
+            &serde_json::to_vec(&record).expect("events serialize"),
+            &mut buf,
+        );
         let path = writer.log_path.clone();
         writer
             .log
@@ -297,25 +366,42 @@ impl Catalog {
 
     /// Writes a snapshot of `state`, starts a new log after it, and removes what it replaces.
     fn snapshot(&self, writer: &mut Writer, state: &CatalogState) -> Result<()> {
-        let path = self.dir.join(layout::catalog_snapshot_name(state.last_event));
+        let path = self
+            .dir
+            .join(layout::catalog_snapshot_name(state.last_event));
         let temp = layout::temp_path_for(&path);
         let mut buf = Vec::new();
-        frame::encode(&serde_json::to_vec(state).expect("state serializes"), &mut buf);
+        frame::encode(
+            &serde_json::to_vec(state).expect("state serializes"),
+            &mut buf,
+        );
         std::fs::write(&temp, &buf)
             .and_then(|()| File::open(&temp)?.sync_all())
             .and_then(|()| std::fs::rename(&temp, &path))
             .map_err(|e| StorageError::path_io(&path, "write catalog snapshot", e))?;
-        let log_path = self.dir.join(layout::catalog_log_name(state.last_event + 1));
+        let log_path = self
+            .dir
+            .join(layout::catalog_log_name(state.last_event + 1));
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .map_err(|e| StorageError::path_io(&log_path, "create catalog log", e))?;
         fsync_dir(&self.dir)?;
-        *writer = Writer { log, log_path, events_since_snapshot: 0 };
+        *writer = Writer {
+            log,
+            log_path,
+            events_since_snapshot: 0,
+        };
         let (snapshots, logs) = list_files(&self.dir)?;
-        for (seq, old) in snapshots.iter().filter(|(s, _)| *s < state.last_event).chain(logs.iter().filter(|(s, _)| *s <= state.last_event)) {
-            std::fs::remove_file(old).map_err(|e| StorageError::path_io(old, &format!("remove old catalog file {seq}"), e))?;
+        for (seq, old) in snapshots
+            .iter()
+            .filter(|(s, _)| *s < state.last_event)
+            .chain(logs.iter().filter(|(s, _)| *s <= state.last_event))
+        {
+            std::fs::remove_file(old).map_err(|e| {
+                StorageError::path_io(old, &format!("remove old catalog file {seq}"), e)
+            })?;
         }
         fsync_dir(&self.dir)
     }

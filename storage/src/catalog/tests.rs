@@ -15,7 +15,10 @@ fn entry(id: &str, tenant: &str, seq: (u64, u64)) -> SegmentEntry {
         tier: Tier::Local,
         location: format!("segments/{tenant}/default/p/{id}.parquet"),
         format_version: 1,
-        seq: SeqRange { first: seq.0, last: seq.1 },
+        seq: SeqRange {
+            first: seq.0,
+            last: seq.1,
+        },
         created_at: 0,
     }
 }
@@ -23,27 +26,70 @@ fn entry(id: &str, tenant: &str, seq: (u64, u64)) -> SegmentEntry {
 fn added(ids: &[&str], tenant: &str, wal: (u64, u64)) -> CatalogEvent {
     CatalogEvent::SegmentsAdded {
         segments: ids.iter().map(|id| entry(id, tenant, wal)).collect(),
-        wal_seq: SeqRange { first: wal.0, last: wal.1 },
+        wal_seq: SeqRange {
+            first: wal.0,
+            last: wal.1,
+        },
     }
 }
 
 fn log_files(dir: &Path) -> Vec<PathBuf> {
-    list_files(dir).unwrap().1.into_iter().map(|(_, p)| p).collect()
+    list_files(dir)
+        .unwrap()
+        .1
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
 }
 
 #[test]
 fn commits_survive_reopen_with_snapshots_and_chains() {
     let dir = tempfile::tempdir().unwrap();
-    let options = CatalogOptions { snapshot_every_events: 4 };
+    let options = CatalogOptions {
+        snapshot_every_events: 4,
+    };
     let expected = {
         let (catalog, _) = Catalog::open(dir.path(), options.clone()).unwrap();
         for i in 0..10u64 {
             let tenant = if i % 2 == 0 { "a" } else { "b" };
-            catalog.commit(tenant, added(&[&format!("s{i}")], tenant, (i * 10, i * 10 + 9)), 0).unwrap();
+            catalog
+                .commit(
+                    tenant,
+                    added(&[&format!("s{i}")], tenant, (i * 10, i * 10 + 9)),
+                    0,
+                )
+                .unwrap();
         }
-        catalog.commit("a", CatalogEvent::SegmentsReplaced { removed: vec!["s0".into(), "s2".into()], added: vec![entry("c1", "a", (0, 29))] }, 0).unwrap();
-        catalog.commit("b", CatalogEvent::SegmentMoved { id: "s1".into(), tier: Tier::Object, location: "k".into() }, 0).unwrap();
-        catalog.commit("b", CatalogEvent::SegmentsDeleted { ids: vec!["s3".into()] }, 0).unwrap();
+        catalog
+            .commit(
+                "a",
+                CatalogEvent::SegmentsReplaced {
+                    removed: vec!["s0".into(), "s2".into()],
+                    added: vec![entry("c1", "a", (0, 29))],
+                },
+                0,
+            )
+            .unwrap();
+        catalog
+            .commit(
+                "b",
+                CatalogEvent::SegmentMoved {
+                    id: "s1".into(),
+                    tier: Tier::Object,
+                    location: "k".into(),
+                },
+                0,
+            )
+            .unwrap();
+        catalog
+            .commit(
+                "b",
+                CatalogEvent::SegmentsDeleted {
+                    ids: vec!["s3".into()],
+                },
+                0,
+            )
+            .unwrap();
         catalog.state()
     };
     assert_eq!(expected.last_event, 13);
@@ -59,7 +105,9 @@ fn commits_survive_reopen_with_snapshots_and_chains() {
     assert_eq!(*reopened.state(), *expected);
     assert_eq!(report.torn_tail_bytes, 0);
     assert_eq!(Catalog::read_only(dir.path()).unwrap(), *expected);
-    reopened.commit("a", added(&["late"], "a", (200, 210)), 0).unwrap();
+    reopened
+        .commit("a", added(&["late"], "a", (200, 210)), 0)
+        .unwrap();
 }
 
 #[test]
@@ -68,9 +116,30 @@ fn invalid_events_are_refused_and_change_nothing() {
     let (catalog, _) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
     catalog.commit("a", added(&["x"], "a", (0, 9)), 0).unwrap();
     let before = catalog.state();
-    assert!(catalog.commit("a", added(&["x"], "a", (10, 19)), 0).is_err(), "duplicate id");
-    assert!(catalog.commit("b", CatalogEvent::SegmentsDeleted { ids: vec!["x".into()] }, 0).is_err(), "other tenant");
-    assert!(catalog.commit("a", added(&["y"], "b", (10, 19)), 0).is_err(), "segment of another tenant");
+    assert!(
+        catalog
+            .commit("a", added(&["x"], "a", (10, 19)), 0)
+            .is_err(),
+        "duplicate id"
+    );
+    assert!(
+        catalog
+            .commit(
+                "b",
+                CatalogEvent::SegmentsDeleted {
+                    ids: vec!["x".into()]
+                },
+                0
+            )
+            .is_err(),
+        "other tenant"
+    );
+    assert!(
+        catalog
+            .commit("a", added(&["y"], "b", (10, 19)), 0)
+            .is_err(),
+        "segment of another tenant"
+    );
     assert_eq!(*catalog.state(), *before);
     drop(catalog);
     let (reopened, _) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
@@ -83,7 +152,13 @@ fn torn_tail_is_cut_and_damage_is_an_error() {
     {
         let (catalog, _) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
         for i in 0..3 {
-            catalog.commit("a", added(&[&format!("s{i}")], "a", (i * 10, i * 10 + 9)), 0).unwrap();
+            catalog
+                .commit(
+                    "a",
+                    added(&[&format!("s{i}")], "a", (i * 10, i * 10 + 9)),
+                    0,
+                )
+                .unwrap();
         }
     }
     let log = log_files(dir.path()).remove(0);
@@ -94,16 +169,32 @@ fn torn_tail_is_cut_and_damage_is_an_error() {
     let (catalog, report) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
     assert!(report.torn_tail_bytes > 0);
     assert_eq!(catalog.state().segments.len(), 2);
-    catalog.commit("a", added(&["again"], "a", (20, 29)), 0).unwrap();
+    catalog
+        .commit("a", added(&["again"], "a", (20, 29)), 0)
+        .unwrap();
     drop(catalog);
-    assert_eq!(Catalog::open(dir.path(), CatalogOptions::default()).unwrap().0.state().segments.len(), 3);
+    assert_eq!(
+        Catalog::open(dir.path(), CatalogOptions::default())
+            .unwrap()
+            .0
+            .state()
+            .segments
+            .len(),
+        3
+    );
 
     // Damage in the middle: a hard error naming the file and offset.
     let mut damaged = std::fs::read(&log).unwrap();
     damaged[20] ^= 1;
     std::fs::write(&log, &damaged).unwrap();
-    let err = Catalog::open(dir.path(), CatalogOptions::default()).err().unwrap();
-    assert!(err.to_string().contains(&log.display().to_string()) && err.to_string().contains("offset 0"), "{err}");
+    let err = Catalog::open(dir.path(), CatalogOptions::default())
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains(&log.display().to_string())
+            && err.to_string().contains("offset 0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -112,7 +203,9 @@ fn a_rewritten_event_breaks_the_hash_chain() {
     {
         let (catalog, _) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
         catalog.commit("a", added(&["s0"], "a", (0, 9)), 0).unwrap();
-        catalog.commit("a", added(&["s1"], "a", (10, 19)), 0).unwrap();
+        catalog
+            .commit("a", added(&["s1"], "a", (10, 19)), 0)
+            .unwrap();
     }
     // Rewrite the first event with a valid frame checksum but different content.
     let log = log_files(dir.path()).remove(0);
@@ -126,6 +219,8 @@ fn a_rewritten_event_breaks_the_hash_chain() {
     frame::encode(&serde_json::to_vec(&first).unwrap(), &mut out);
     frame::encode(frames.frames[1], &mut out);
     std::fs::write(&log, out).unwrap();
-    let err = Catalog::open(dir.path(), CatalogOptions::default()).err().unwrap();
+    let err = Catalog::open(dir.path(), CatalogOptions::default())
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("hash"), "{err}");
 }

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::hash::Hasher;
 
 use super::{
-    ATTRIBUTE_FIELD_PREFIX, FIELD_SEPARATOR, INDEX_MAGIC, INDEX_VERSION, MAX_FILTER_PARTITION_BITS, MESSAGE_FIELD,
-    FINGERPRINTS_PER_SET, RARE_MAX_BLOCKS, TERM_BLOCK_TARGET_BYTES, encode_postings, fingerprint_of, partition_of, varint,
+    ATTRIBUTE_FIELD_PREFIX, FIELD_SEPARATOR, FINGERPRINTS_PER_SET, INDEX_MAGIC, INDEX_VERSION,
+    MAX_FILTER_PARTITION_BITS, MESSAGE_FIELD, RARE_MAX_BLOCKS, TERM_BLOCK_TARGET_BYTES,
+    encode_postings, fingerprint_of, partition_of, varint,
 };
 use crate::tokenizer::{self, MAX_TOKEN_BYTES, TOKENIZER_VERSION};
 
@@ -70,10 +71,15 @@ impl TermTable {
                     start,
                     len: term.len() as u32,
                     hash,
-                    postings: PostingList { first: block, last: block, rest: Vec::new() },
+                    postings: PostingList {
+                        first: block,
+                        last: block,
+                        rest: Vec::new(),
+                    },
                 });
                 let entries = &self.entries;
-                self.index.insert_unique(hash, i, |&j| entries[j as usize].hash);
+                self.index
+                    .insert_unique(hash, i, |&j| entries[j as usize].hash);
             }
         }
     }
@@ -128,7 +134,8 @@ impl TermIndexBuilder {
     }
 
     fn current_block(&self) -> u32 {
-        u32::try_from(self.rows / u64::from(self.block_rows)).expect("fewer than 2^32 blocks per segment")
+        u32::try_from(self.rows / u64::from(self.block_rows))
+            .expect("fewer than 2^32 blocks per segment")
     }
 
     /// Adds the terms of the next row.
@@ -170,7 +177,12 @@ impl TermIndexBuilder {
     /// fingerprint partitions. Terms seen in at most `RARE_MAX_BLOCKS` posting blocks are stored as
     /// fingerprints in each of their blocks;
     /// the others with exact postings. Layout in docs/format.md.
-    pub fn finish(self, footer_digest: [u8; 32], stripe_bytes: u32, stripes: &[u32]) -> (Vec<u8>, IndexStats) {
+    pub fn finish(
+        self,
+        footer_digest: [u8; 32],
+        stripe_bytes: u32,
+        stripes: &[u32],
+    ) -> (Vec<u8>, IndexStats) {
         let posting_blocks = self.rows.div_ceil(u64::from(self.block_rows)) as usize;
         let table = self.terms;
         let mut exact: Vec<(&[u8], &PostingList)> = Vec::new();
@@ -195,7 +207,11 @@ impl TermIndexBuilder {
         exact.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
         let rare_terms = fields.values().map(|f| f.rare).sum();
-        let mut stats = IndexStats { terms: exact.len() as u64, rare_terms, ..Default::default() };
+        let mut stats = IndexStats {
+            terms: exact.len() as u64,
+            rare_terms,
+            ..Default::default()
+        };
         let mut blocks: Vec<Vec<u8>> = Vec::new();
         let mut table: Vec<(Vec<u8>, u32, u32, u32)> = Vec::new(); // first term, crc, terms, raw len
         let mut raw = Vec::with_capacity(TERM_BLOCK_TARGET_BYTES * 2);
@@ -204,12 +220,19 @@ impl TermIndexBuilder {
         let mut in_block = 0u32;
         let mut postings_buf: Vec<u32> = Vec::new();
 
-        let mut close_block = |raw: &mut Vec<u8>, first: &[u8], n: u32, blocks: &mut Vec<Vec<u8>>| {
-            let compressed = zstd::bulk::compress(raw, TERM_BLOCK_ZSTD_LEVEL).expect("zstd compresses in memory");
-            table.push((first.to_vec(), crc32c::crc32c(&compressed), n, raw.len() as u32));
-            blocks.push(compressed);
-            raw.clear();
-        };
+        let mut close_block =
+            |raw: &mut Vec<u8>, first: &[u8], n: u32, blocks: &mut Vec<Vec<u8>>| {
+                let compressed = zstd::bulk::compress(raw, TERM_BLOCK_ZSTD_LEVEL)
+                    .expect("zstd compresses in memory");
+                table.push((
+                    first.to_vec(),
+                    crc32c::crc32c(&compressed),
+                    n,
+                    raw.len() as u32,
+                ));
+                blocks.push(compressed);
+                raw.clear();
+            };
 
         for &(term, list) in &exact {
             if in_block == 0 {
@@ -218,7 +241,11 @@ impl TermIndexBuilder {
                 prev = &[];
             }
             let before = raw.len();
-            let shared = prev.iter().zip(term.iter()).take_while(|(a, b)| a == b).count();
+            let shared = prev
+                .iter()
+                .zip(term.iter())
+                .take_while(|(a, b)| a == b)
+                .count();
             varint::put(&mut raw, shared as u64);
             varint::put(&mut raw, (term.len() - shared) as u64);
             raw.extend_from_slice(&term[shared..]);
@@ -243,8 +270,18 @@ impl TermIndexBuilder {
         // Fingerprint partitions: partition p holds, for every posting block, the sorted
         // 16-bit fingerprints of the rare terms whose hash falls in p.
         let partition_bits = filter_partition_bits(rare.len(), posting_blocks);
-        let partitions = if rare.is_empty() { 0u32 } else { 1 << partition_bits };
-        rare.sort_unstable_by_key(|&(hash, block)| (partition_of(hash, partition_bits), block, fingerprint_of(hash)));
+        let partitions = if rare.is_empty() {
+            0u32
+        } else {
+            1 << partition_bits
+        };
+        rare.sort_unstable_by_key(|&(hash, block)| {
+            (
+                partition_of(hash, partition_bits),
+                block,
+                fingerprint_of(hash),
+            )
+        });
         let mut filters: Vec<(Vec<u8>, u32, u32)> = Vec::new(); // bytes, crc, raw len
         let mut rare_iter = rare.iter().peekable();
         for p in 0..partitions {
@@ -266,11 +303,19 @@ impl TermIndexBuilder {
                     last = *f;
                 }
             }
-            let compressed = zstd::bulk::compress(&raw, TERM_BLOCK_ZSTD_LEVEL).expect("zstd compresses in memory");
-            filters.push((compressed.clone(), crc32c::crc32c(&compressed), raw.len() as u32));
+            let compressed = zstd::bulk::compress(&raw, TERM_BLOCK_ZSTD_LEVEL)
+                .expect("zstd compresses in memory");
+            filters.push((
+                compressed.clone(),
+                crc32c::crc32c(&compressed),
+                raw.len() as u32,
+            ));
         }
         for (field, f) in &fields {
-            let kind = stats.by_kind.entry(kind_of_field(field).to_owned()).or_default();
+            let kind = stats
+                .by_kind
+                .entry(kind_of_field(field).to_owned())
+                .or_default();
             kind.0 += f.rare;
         }
 
@@ -319,7 +364,9 @@ impl TermIndexBuilder {
             varint::put(&mut dir, f.exact);
             varint::put(&mut dir, f.rare);
             varint::put(&mut dir, f.rare_blocks.serialized_size() as u64);
-            f.rare_blocks.serialize_into(&mut dir).expect("writing to a Vec cannot fail");
+            f.rare_blocks
+                .serialize_into(&mut dir)
+                .expect("writing to a Vec cannot fail");
         }
         stats.directory_bytes = dir.len() as u64;
         stats.directory_crc32c = crc32c::crc32c(&dir);
@@ -347,15 +394,23 @@ struct FieldStats {
 
 /// The field part of a term (everything before the separator).
 fn field_of(term: &[u8]) -> &[u8] {
-    let end = term.iter().position(|&b| b == FIELD_SEPARATOR).unwrap_or(term.len());
+    let end = term
+        .iter()
+        .position(|&b| b == FIELD_SEPARATOR)
+        .unwrap_or(term.len());
     &term[..end]
 }
 
 /// Bits of the hash that pick a fingerprint partition: about [`FINGERPRINTS_PER_SET`]
 /// fingerprints per (partition, posting block) set.
 fn filter_partition_bits(fingerprints: usize, posting_blocks: usize) -> u32 {
-    let wanted = fingerprints.div_ceil(posting_blocks.max(1) * FINGERPRINTS_PER_SET).max(1);
-    wanted.next_power_of_two().trailing_zeros().min(MAX_FILTER_PARTITION_BITS)
+    let wanted = fingerprints
+        .div_ceil(posting_blocks.max(1) * FINGERPRINTS_PER_SET)
+        .max(1);
+    wanted
+        .next_power_of_two()
+        .trailing_zeros()
+        .min(MAX_FILTER_PARTITION_BITS)
 }
 
 fn keyword_term(buf: &mut Vec<u8>, prefix: &str, field: &str, value: &str) {

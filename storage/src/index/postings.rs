@@ -19,7 +19,9 @@ pub fn encode_postings(blocks: &[u32], out: &mut Vec<u8>) {
     } else {
         let bitmap: RoaringBitmap = blocks.iter().copied().collect();
         varint::put(out, bitmap.serialized_size() as u64);
-        bitmap.serialize_into(&mut *out).expect("writing to a Vec cannot fail");
+        bitmap
+            .serialize_into(&mut *out)
+            .expect("writing to a Vec cannot fail");
     }
 }
 
@@ -31,7 +33,13 @@ pub fn decode_postings(buf: &[u8], pos: &mut usize) -> Result<RoaringBitmap, &'s
         let mut prev = 0u64;
         for i in 0..n {
             let v = varint::get(buf, pos).ok_or("truncated posting")?;
-            let block = if i == 0 { v } else { prev.checked_add(v).filter(|_| v > 0).ok_or("unsorted postings")? };
+            let block = if i == 0 {
+                v
+            } else {
+                prev.checked_add(v)
+                    .filter(|_| v > 0)
+                    .ok_or("unsorted postings")?
+            };
             let block32 = u32::try_from(block).map_err(|_| "posting block out of range")?;
             bitmap.insert(block32);
             prev = block;
@@ -39,8 +47,12 @@ pub fn decode_postings(buf: &[u8], pos: &mut usize) -> Result<RoaringBitmap, &'s
         Ok(bitmap)
     } else {
         let len = varint::get(buf, pos).ok_or("truncated posting length")? as usize;
-        let end = pos.checked_add(len).filter(|&e| e <= buf.len()).ok_or("posting bitmap past block end")?;
-        let bitmap = RoaringBitmap::deserialize_from(&buf[*pos..end]).map_err(|_| "invalid roaring bitmap")?;
+        let end = pos
+            .checked_add(len)
+            .filter(|&e| e <= buf.len())
+            .ok_or("posting bitmap past block end")?;
+        let bitmap = RoaringBitmap::deserialize_from(&buf[*pos..end])
+            .map_err(|_| "invalid roaring bitmap")?;
         if bitmap.len() != n {
             return Err("posting count does not match bitmap");
         }

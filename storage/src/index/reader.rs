@@ -72,10 +72,13 @@ impl IndexDirectory {
         if actual != expected_crc {
             return Err(StorageError::corrupt(
                 location,
-                format!("index directory checksum mismatch (expected {expected_crc:08x}, found {actual:08x})"),
+                format!(
+                    "index directory checksum mismatch (expected {expected_crc:08x}, found {actual:08x})"
+                ),
             ));
         }
-        let corrupt = |what: &str| StorageError::corrupt(location, format!("index directory: {what}"));
+        let corrupt =
+            |what: &str| StorageError::corrupt(location, format!("index directory: {what}"));
         if bytes.len() < DIRECTORY_HEADER_BYTES {
             return Err(corrupt("shorter than its header"));
         }
@@ -87,7 +90,10 @@ impl IndexDirectory {
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
         let version = u16_at(4);
         if version != INDEX_VERSION {
-            return Err(StorageError::unsupported_version(location, format!("index version {version}")));
+            return Err(StorageError::unsupported_version(
+                location,
+                format!("index version {version}"),
+            ));
         }
         let tokenizer_version = u16_at(6);
         if tokenizer_version != TOKENIZER_VERSION {
@@ -109,11 +115,14 @@ impl IndexDirectory {
         let partition_count = u32_at(72);
         let rare_terms = u64_at(76);
         let field_count = u32_at(84);
-        if partition_count != 0 && (!partition_count.is_power_of_two() || partition_count > 1 << 16) {
+        if partition_count != 0 && (!partition_count.is_power_of_two() || partition_count > 1 << 16)
+        {
             return Err(corrupt("bad fingerprint partition count"));
         }
         let dir_len = bytes.len() as u64;
-        if stripe_bytes == 0 || u64::from(stripe_count) * 4 > dir_len - DIRECTORY_HEADER_BYTES as u64 {
+        if stripe_bytes == 0
+            || u64::from(stripe_count) * 4 > dir_len - DIRECTORY_HEADER_BYTES as u64
+        {
             return Err(corrupt("bad stripe table"));
         }
         let stripes_end = DIRECTORY_HEADER_BYTES + stripe_count as usize * 4;
@@ -129,11 +138,17 @@ impl IndexDirectory {
         let mut blocks = Vec::with_capacity(block_count as usize);
         let mut expected_offset = 0u64;
         let mut total_terms = 0u64;
-        let mut cur = Cursor { bytes, pos: stripes_end };
+        let mut cur = Cursor {
+            bytes,
+            pos: stripes_end,
+        };
         for _ in 0..block_count {
             let truncated = || corrupt("truncated block table");
             let first_len = cur.varint().ok_or_else(truncated)? as usize;
-            let first_term = cur.take(first_len).ok_or_else(|| corrupt("first term past end"))?.to_vec();
+            let first_term = cur
+                .take(first_len)
+                .ok_or_else(|| corrupt("first term past end"))?
+                .to_vec();
             let offset = cur.varint().ok_or_else(truncated)?;
             let length = cur.varint().ok_or_else(truncated)?;
             let crc32c = cur.u32_le().ok_or_else(truncated)?;
@@ -174,11 +189,20 @@ impl IndexDirectory {
             let length = cur.varint().ok_or_else(truncated)?;
             let crc32c = cur.u32_le().ok_or_else(truncated)?;
             let raw_length = cur.varint().ok_or_else(truncated)?;
-            if offset != expected_offset || length == 0 || length > MAX_SECTION_BYTES || raw_length > MAX_SECTION_BYTES {
+            if offset != expected_offset
+                || length == 0
+                || length > MAX_SECTION_BYTES
+                || raw_length > MAX_SECTION_BYTES
+            {
                 return Err(corrupt("inconsistent partition table"));
             }
             expected_offset = offset + length;
-            filters.push(FilterEntry { offset: dir_len + offset, length, crc32c, raw_length: raw_length as u32 });
+            filters.push(FilterEntry {
+                offset: dir_len + offset,
+                length,
+                crc32c,
+                raw_length: raw_length as u32,
+            });
         }
         if u64::from(field_count) > (dir_len - cur.pos as u64) / 4 {
             return Err(corrupt("field count exceeds directory size"));
@@ -188,14 +212,27 @@ impl IndexDirectory {
         for _ in 0..field_count {
             let truncated = || corrupt("truncated field table");
             let name_len = cur.varint().ok_or_else(truncated)? as usize;
-            let field = cur.take(name_len).ok_or_else(|| corrupt("field name past end"))?.to_vec();
+            let field = cur
+                .take(name_len)
+                .ok_or_else(|| corrupt("field name past end"))?
+                .to_vec();
             let exact_terms = cur.varint().ok_or_else(truncated)?;
             let field_rare = cur.varint().ok_or_else(truncated)?;
             let bitmap_len = cur.varint().ok_or_else(truncated)? as usize;
-            let bitmap = cur.take(bitmap_len).ok_or_else(|| corrupt("field bitmap past end"))?;
-            let rare_blocks = RoaringBitmap::deserialize_from(bitmap).map_err(|_| corrupt("invalid field bitmap"))?;
-            total_rare = total_rare.checked_add(field_rare).ok_or_else(|| corrupt("rare term count overflows"))?;
-            fields.push(FieldEntry { field, exact_terms, rare_terms: field_rare, rare_blocks });
+            let bitmap = cur
+                .take(bitmap_len)
+                .ok_or_else(|| corrupt("field bitmap past end"))?;
+            let rare_blocks = RoaringBitmap::deserialize_from(bitmap)
+                .map_err(|_| corrupt("invalid field bitmap"))?;
+            total_rare = total_rare
+                .checked_add(field_rare)
+                .ok_or_else(|| corrupt("rare term count overflows"))?;
+            fields.push(FieldEntry {
+                field,
+                exact_terms,
+                rare_terms: field_rare,
+                rare_blocks,
+            });
         }
         if total_rare != rare_terms || (rare_terms > 0) != (partition_count > 0) {
             return Err(corrupt("rare term counts do not match"));
@@ -223,7 +260,11 @@ impl IndexDirectory {
             filters,
             fields,
         };
-        if directory.fields.iter().any(|f| f.rare_blocks.max().is_some_and(|m| m >= directory.posting_blocks())) {
+        if directory.fields.iter().any(|f| {
+            f.rare_blocks
+                .max()
+                .is_some_and(|m| m >= directory.posting_blocks())
+        }) {
             return Err(corrupt("field bitmap names a block past the last row"));
         }
         Ok(directory)
@@ -241,17 +282,26 @@ impl IndexDirectory {
         }
         let hash = super::term_hash(term);
         let bits = self.filters.len().trailing_zeros();
-        Some((super::partition_of(hash, bits) as usize, super::fingerprint_of(hash)))
+        Some((
+            super::partition_of(hash, bits) as usize,
+            super::fingerprint_of(hash),
+        ))
     }
 
     /// Blocks holding rare terms of `field` (their values are not in the dictionary).
     pub fn rare_blocks(&self, field: &str) -> RoaringBitmap {
-        self.fields.iter().find(|f| f.field == field.as_bytes()).map(|f| f.rare_blocks.clone()).unwrap_or_default()
+        self.fields
+            .iter()
+            .find(|f| f.field == field.as_bytes())
+            .map(|f| f.rare_blocks.clone())
+            .unwrap_or_default()
     }
 
     /// Index of the only block that can hold `term`, if any.
     pub fn block_for(&self, term: &[u8]) -> Option<usize> {
-        let after = self.blocks.partition_point(|b| b.first_term.as_slice() <= term);
+        let after = self
+            .blocks
+            .partition_point(|b| b.first_term.as_slice() <= term);
         after.checked_sub(1)
     }
 
@@ -259,7 +309,9 @@ impl IndexDirectory {
     pub fn blocks_in_range(&self, start: &[u8], end: Option<&[u8]>) -> std::ops::Range<usize> {
         let first = self.block_for(start).unwrap_or(0);
         let last = match end {
-            Some(end) => self.blocks.partition_point(|b| b.first_term.as_slice() < end),
+            Some(end) => self
+                .blocks
+                .partition_point(|b| b.first_term.as_slice() < end),
             None => self.blocks.len(),
         };
         first..last.max(first)
@@ -278,25 +330,37 @@ impl<'a> Cursor<'a> {
     }
 
     fn take(&mut self, len: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(len).filter(|&e| e <= self.bytes.len())?;
+        let end = self
+            .pos
+            .checked_add(len)
+            .filter(|&e| e <= self.bytes.len())?;
         let out = &self.bytes[self.pos..end];
         self.pos = end;
         Some(out)
     }
 
     fn u32_le(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+        self.take(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
 }
 
 /// Checks a stored section's crc32c and decompresses its zstd frame to exactly `raw_length`
 /// bytes; `corrupt` turns what is wrong into the caller's error.
-fn checked_section(bytes: &[u8], crc: u32, raw_length: u32, corrupt: &dyn Fn(String) -> StorageError) -> Result<Vec<u8>> {
+fn checked_section(
+    bytes: &[u8],
+    crc: u32,
+    raw_length: u32,
+    corrupt: &dyn Fn(String) -> StorageError,
+) -> Result<Vec<u8>> {
     let actual = crc32c::crc32c(bytes);
     if actual != crc {
-        return Err(corrupt(format!("checksum mismatch (expected {crc:08x}, found {actual:08x})")));
+        return Err(corrupt(format!(
+            "checksum mismatch (expected {crc:08x}, found {actual:08x})"
+        )));
     }
-    let raw = zstd::bulk::decompress(bytes, raw_length as usize).map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+    let raw = zstd::bulk::decompress(bytes, raw_length as usize)
+        .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
     if raw.len() != raw_length as usize {
         return Err(corrupt("decompressed length differs from directory".into()));
     }
@@ -310,8 +374,18 @@ pub struct FilterPartition {
 }
 
 impl FilterPartition {
-    pub fn decode(bytes: &[u8], entry: &FilterEntry, posting_blocks: u32, location: &str) -> Result<Self> {
-        let corrupt = |what: String| StorageError::corrupt(location, format!("fingerprint partition at {}: {what}", entry.offset));
+    pub fn decode(
+        bytes: &[u8],
+        entry: &FilterEntry,
+        posting_blocks: u32,
+        location: &str,
+    ) -> Result<Self> {
+        let corrupt = |what: String| {
+            StorageError::corrupt(
+                location,
+                format!("fingerprint partition at {}: {what}", entry.offset),
+            )
+        };
         let raw = checked_section(bytes, entry.crc32c, entry.raw_length, &corrupt)?;
         let mut sets = Vec::with_capacity(posting_blocks.min(1 << 20) as usize);
         let mut pos = 0;
@@ -323,7 +397,8 @@ impl FilterPartition {
             let mut set = Vec::with_capacity(n as usize);
             let mut last = 0u64;
             for i in 0..n {
-                let v = varint::get(&raw, &mut pos).ok_or_else(|| corrupt("truncated set".into()))?;
+                let v =
+                    varint::get(&raw, &mut pos).ok_or_else(|| corrupt("truncated set".into()))?;
                 let value = if i == 0 { v } else { last + v };
                 if (i > 0 && v == 0) || value > u64::from(u16::MAX) {
                     return Err(corrupt("fingerprints not sorted".into()));
@@ -359,16 +434,30 @@ pub struct TermBlock {
 impl TermBlock {
     /// Checks the block's crc32c, decompresses and decodes it. `posting_blocks` bounds the block
     /// numbers a posting may name.
-    pub fn decode(bytes: &[u8], entry: &BlockEntry, posting_blocks: u32, location: &str) -> Result<Self> {
-        let corrupt = |what: String| StorageError::corrupt(location, format!("index block at {}: {what}", entry.offset));
+    pub fn decode(
+        bytes: &[u8],
+        entry: &BlockEntry,
+        posting_blocks: u32,
+        location: &str,
+    ) -> Result<Self> {
+        let corrupt = |what: String| {
+            StorageError::corrupt(location, format!("index block at {}: {what}", entry.offset))
+        };
         let raw = checked_section(bytes, entry.crc32c, entry.raw_length, &corrupt)?;
         let mut entries: Vec<(Vec<u8>, RoaringBitmap)> = Vec::with_capacity(entry.terms as usize);
         let mut pos = 0;
         let mut prev: Vec<u8> = Vec::new();
         while pos < raw.len() {
-            let shared = varint::get(&raw, &mut pos).ok_or_else(|| corrupt("truncated entry".into()))? as usize;
-            let suffix_len = varint::get(&raw, &mut pos).ok_or_else(|| corrupt("truncated entry".into()))? as usize;
-            let end = pos.checked_add(suffix_len).filter(|&e| e <= raw.len()).ok_or_else(|| corrupt("term past block end".into()))?;
+            let shared = varint::get(&raw, &mut pos)
+                .ok_or_else(|| corrupt("truncated entry".into()))?
+                as usize;
+            let suffix_len = varint::get(&raw, &mut pos)
+                .ok_or_else(|| corrupt("truncated entry".into()))?
+                as usize;
+            let end = pos
+                .checked_add(suffix_len)
+                .filter(|&e| e <= raw.len())
+                .ok_or_else(|| corrupt("term past block end".into()))?;
             if shared > prev.len() {
                 return Err(corrupt("shared prefix longer than previous term".into()));
             }
@@ -397,11 +486,18 @@ impl TermBlock {
 
     /// Postings of exactly `term`.
     pub fn get(&self, term: &[u8]) -> Option<&RoaringBitmap> {
-        self.entries.binary_search_by(|(t, _)| t.as_slice().cmp(term)).ok().map(|i| &self.entries[i].1)
+        self.entries
+            .binary_search_by(|(t, _)| t.as_slice().cmp(term))
+            .ok()
+            .map(|i| &self.entries[i].1)
     }
 
     /// Terms of this block in `[start, end)`.
-    pub fn range<'a>(&'a self, start: &'a [u8], end: Option<&'a [u8]>) -> impl Iterator<Item = (&'a [u8], &'a RoaringBitmap)> {
+    pub fn range<'a>(
+        &'a self,
+        start: &'a [u8],
+        end: Option<&'a [u8]>,
+    ) -> impl Iterator<Item = (&'a [u8], &'a RoaringBitmap)> {
         let from = self.entries.partition_point(|(t, _)| t.as_slice() < start);
         self.entries[from..]
             .iter()

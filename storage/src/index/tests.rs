@@ -10,45 +10,77 @@ use crate::tokenizer::tokens;
 fn build(rows: &[(String, Option<String>)], block_rows: u32) -> (Vec<u8>, IndexStats) {
     let mut builder = TermIndexBuilder::new(block_rows);
     for (message, service) in rows {
-        builder.add_row(message, &[("service", service.as_deref())], std::iter::once(("user.id", Some("U-1"))));
+        builder.add_row(
+            message,
+            &[("service", service.as_deref())],
+            std::iter::once(("user.id", Some("U-1"))),
+        );
     }
     builder.finish([7; 32], 65536, &[1, 2, 3])
 }
 
 /// Decodes every block and returns all dictionary terms with postings.
-fn decode_all(bytes: &[u8], stats: &IndexStats) -> (IndexDirectory, BTreeMap<Vec<u8>, RoaringBitmap>) {
+fn decode_all(
+    bytes: &[u8],
+    stats: &IndexStats,
+) -> (IndexDirectory, BTreeMap<Vec<u8>, RoaringBitmap>) {
     let dir_len = stats.directory_bytes as usize;
-    let dir = IndexDirectory::decode(&bytes[..dir_len], stats.directory_crc32c, bytes.len() as u64, "mem").unwrap();
+    let dir = IndexDirectory::decode(
+        &bytes[..dir_len],
+        stats.directory_crc32c,
+        bytes.len() as u64,
+        "mem",
+    )
+    .unwrap();
     let mut all = BTreeMap::new();
     for entry in &dir.blocks {
         let raw = &bytes[entry.offset as usize..(entry.offset + entry.length) as usize];
         let block = TermBlock::decode(raw, entry, dir.posting_blocks(), "mem").unwrap();
         for (t, p) in block.iter() {
-            assert!(all.insert(t.to_vec(), p.clone()).is_none(), "term in two blocks");
+            assert!(
+                all.insert(t.to_vec(), p.clone()).is_none(),
+                "term in two blocks"
+            );
         }
     }
     (dir, all)
 }
 
-fn brute_force(rows: &[(String, Option<String>)], block_rows: u32) -> BTreeMap<Vec<u8>, RoaringBitmap> {
+fn brute_force(
+    rows: &[(String, Option<String>)],
+    block_rows: u32,
+) -> BTreeMap<Vec<u8>, RoaringBitmap> {
     let mut out: BTreeMap<Vec<u8>, RoaringBitmap> = BTreeMap::new();
     for (i, (message, service)) in rows.iter().enumerate() {
         let block = i as u32 / block_rows;
         for t in tokens(message) {
-            out.entry(Term::from_parts(MESSAGE_FIELD, t.as_bytes()).as_bytes().to_vec()).or_default().insert(block);
+            out.entry(
+                Term::from_parts(MESSAGE_FIELD, t.as_bytes())
+                    .as_bytes()
+                    .to_vec(),
+            )
+            .or_default()
+            .insert(block);
         }
         if let Some(s) = service {
-            out.entry(Term::keyword("service", s).as_bytes().to_vec()).or_default().insert(block);
+            out.entry(Term::keyword("service", s).as_bytes().to_vec())
+                .or_default()
+                .insert(block);
         }
-        out.entry(Term::attribute("user.id", "U-1").as_bytes().to_vec()).or_default().insert(block);
+        out.entry(Term::attribute("user.id", "U-1").as_bytes().to_vec())
+            .or_default()
+            .insert(block);
     }
     out
 }
 
 fn row_strategy() -> impl Strategy<Value = (String, Option<String>)> {
     (
-        prop::collection::vec(prop_oneof!["[a-d]{1,3}", "[0-9a-f]{8}", "ÄÖ[a-z]{1,2}", "[A-Z]{70}"], 0..6)
-            .prop_map(|words| words.join(" ")),
+        prop::collection::vec(
+            prop_oneof!["[a-d]{1,3}", "[0-9a-f]{8}", "ÄÖ[a-z]{1,2}", "[A-Z]{70}"],
+            0..6,
+        )
+        .prop_map(|words| words.join(" ")),
         prop::option::of("svc-[a-c]"),
     )
 }
@@ -58,7 +90,9 @@ fn rare_lookup(bytes: &[u8], dir: &IndexDirectory, term: &[u8]) -> RoaringBitmap
     let (p, fingerprint) = dir.filter_for(term).expect("index has fingerprints");
     let entry = &dir.filters[p];
     let raw = &bytes[entry.offset as usize..(entry.offset + entry.length) as usize];
-    FilterPartition::decode(raw, entry, dir.posting_blocks(), "mem").unwrap().blocks_with(fingerprint)
+    FilterPartition::decode(raw, entry, dir.posting_blocks(), "mem")
+        .unwrap()
+        .blocks_with(fingerprint)
 }
 
 proptest! {
@@ -87,7 +121,8 @@ proptest! {
 #[test]
 fn fingerprints_rarely_name_other_blocks() {
     // 20,000 unique ids over 80 blocks: each look-up should find its block and few others.
-    let rows: Vec<(String, Option<String>)> = (0..20_000).map(|i| (format!("id{i:08x}"), None)).collect();
+    let rows: Vec<(String, Option<String>)> =
+        (0..20_000).map(|i| (format!("id{i:08x}"), None)).collect();
     let (bytes, stats) = build(&rows, 256);
     let (dir, _) = decode_all(&bytes, &stats);
     assert_eq!(dir.rare_terms, 20_000);
@@ -100,20 +135,36 @@ fn fingerprints_rarely_name_other_blocks() {
         extra += found.len() - 1;
     }
     let lookups = 20_000 / 13 + 1;
-    assert!(extra * 20 < lookups, "{extra} false blocks in {lookups} look-ups");
+    assert!(
+        extra * 20 < lookups,
+        "{extra} false blocks in {lookups} look-ups"
+    );
     // A fingerprint costs little more than a byte.
-    assert!(stats.filter_bytes < 20_000 * 3 / 2, "{} bytes of fingerprints", stats.filter_bytes);
+    assert!(
+        stats.filter_bytes < 20_000 * 3 / 2,
+        "{} bytes of fingerprints",
+        stats.filter_bytes
+    );
 }
 
 #[test]
 fn many_terms_span_many_blocks_and_block_for_finds_them() {
     // Every id appears in many distant rows, so all are dictionary terms.
     let rows: Vec<(String, Option<String>)> = (0..40_000)
-        .map(|i| (format!("request {:08x} done", i % 2_000), Some(format!("svc-{}", i % 7))))
+        .map(|i| {
+            (
+                format!("request {:08x} done", i % 2_000),
+                Some(format!("svc-{}", i % 7)),
+            )
+        })
         .collect();
     let (bytes, stats) = build(&rows, 128);
     let (dir, all) = decode_all(&bytes, &stats);
-    assert!(dir.blocks.len() >= 4, "expected several term blocks, got {}", dir.blocks.len());
+    assert!(
+        dir.blocks.len() >= 4,
+        "expected several term blocks, got {}",
+        dir.blocks.len()
+    );
     for (term, postings) in all.iter().step_by(97) {
         let b = dir.block_for(term).unwrap();
         let entry = &dir.blocks[b];
@@ -128,20 +179,30 @@ fn many_terms_span_many_blocks_and_block_for_finds_them() {
 
 #[test]
 fn every_flipped_bit_in_the_directory_is_caught() {
-    let rows: Vec<(String, Option<String>)> = (0..300).map(|i| (format!("word{i} common"), None)).collect();
+    let rows: Vec<(String, Option<String>)> = (0..300)
+        .map(|i| (format!("word{i} common"), None))
+        .collect();
     let (bytes, stats) = build(&rows, 16);
     let dir_len = stats.directory_bytes as usize;
     for at in 0..dir_len {
         let mut damaged = bytes[..dir_len].to_vec();
         damaged[at] ^= 0x10;
-        let err = IndexDirectory::decode(&damaged, stats.directory_crc32c, bytes.len() as u64, "seg.parquet").unwrap_err();
+        let err = IndexDirectory::decode(
+            &damaged,
+            stats.directory_crc32c,
+            bytes.len() as u64,
+            "seg.parquet",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("seg.parquet"), "{err}");
     }
 }
 
 #[test]
 fn flipped_bytes_in_a_block_are_caught() {
-    let rows: Vec<(String, Option<String>)> = (0..300).map(|i| (format!("word{i} common"), None)).collect();
+    let rows: Vec<(String, Option<String>)> = (0..300)
+        .map(|i| (format!("word{i} common"), None))
+        .collect();
     let (bytes, stats) = build(&rows, 16);
     let (dir, _) = decode_all(&bytes, &stats);
     let entry = &dir.blocks[0];
@@ -149,14 +210,23 @@ fn flipped_bytes_in_a_block_are_caught() {
     for at in 0..raw.len() {
         let mut damaged = raw.to_vec();
         damaged[at] ^= 0x01;
-        let err = TermBlock::decode(&damaged, entry, dir.posting_blocks(), "seg.parquet").unwrap_err();
-        assert!(err.is_corrupt() && err.to_string().contains("checksum"), "{err}");
+        let err =
+            TermBlock::decode(&damaged, entry, dir.posting_blocks(), "seg.parquet").unwrap_err();
+        assert!(
+            err.is_corrupt() && err.to_string().contains("checksum"),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn postings_roundtrip_small_and_large() {
-    for blocks in [vec![], vec![0], vec![3, 9, 700], (0..5000).step_by(3).collect::<Vec<u32>>()] {
+    for blocks in [
+        vec![],
+        vec![0],
+        vec![3, 9, 700],
+        (0..5000).step_by(3).collect::<Vec<u32>>(),
+    ] {
         let mut buf = Vec::new();
         encode_postings(&blocks, &mut buf);
         let mut pos = 0;
@@ -182,5 +252,8 @@ fn term_parts() {
     assert_eq!(t.field(), Some("service"));
     assert_eq!(t.value(), b"payment-service");
     assert_eq!(Term::message_token("Timeout!").value(), b"timeout");
-    assert_eq!(Term::attribute("user.id", "U-1").field(), Some("attributes.user.id"));
+    assert_eq!(
+        Term::attribute("user.id", "U-1").field(),
+        Some("attributes.user.id")
+    );
 }

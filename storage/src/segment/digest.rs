@@ -9,7 +9,11 @@ use parquet::schema::types::SchemaDescriptor;
 /// types, and for every row group and column chunk the row and value counts, page offsets,
 /// sizes, codec and min/max statistics. Page-index locations are excluded: they are assigned
 /// when the footer is written, after the index.
-pub fn footer_digest(arrow_schema: &str, schema: &SchemaDescriptor, row_groups: &[RowGroupMetaData]) -> [u8; 32] {
+pub fn footer_digest(
+    arrow_schema: &str,
+    schema: &SchemaDescriptor,
+    row_groups: &[RowGroupMetaData],
+) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(b"silt footer digest v1");
     h.update(&(arrow_schema.len() as u64).to_le_bytes());

@@ -10,7 +10,8 @@ pub use digest::footer_digest;
 pub use reader::{SegmentFooter, SegmentReader, VerifyReport};
 pub use source::SegmentFile;
 pub use writer::{
-    SegmentCompression, SegmentLabels, SegmentWriter, SegmentWriterOptions, WrittenSegment, fsync_dir, sort_by_time_and_seq,
+    SegmentCompression, SegmentLabels, SegmentWriter, SegmentWriterOptions, WrittenSegment,
+    fsync_dir, sort_by_time_and_seq,
 };
 
 /// Version of the segment format (docs/format.md); recorded in the footer.

@@ -17,7 +17,9 @@ use roaring::RoaringBitmap;
 use super::source::StripeTable;
 use super::{SEGMENT_FORMAT_VERSION, SegmentFile, SegmentLabels, footer_digest, footer_keys};
 use crate::error::{ErrorKind, Result, StorageError};
-use crate::index::{FIELD_SEPARATOR, FilterPartition, INDEX_VERSION, IndexDirectory, Term, TermBlock};
+use crate::index::{
+    FIELD_SEPARATOR, FilterPartition, INDEX_VERSION, IndexDirectory, Term, TermBlock,
+};
 use crate::tokenizer::TOKENIZER_VERSION;
 
 /// Bytes fetched from the end of a file on open, enough for a typical footer and page index in
@@ -42,36 +44,63 @@ impl SegmentFooter {
         let kv: HashMap<&str, &str> = metadata
             .file_metadata()
             .key_value_metadata()
-            .map(|kvs| kvs.iter().filter_map(|kv| Some((kv.key.as_str(), kv.value.as_deref()?))).collect())
+            .map(|kvs| {
+                kvs.iter()
+                    .filter_map(|kv| Some((kv.key.as_str(), kv.value.as_deref()?)))
+                    .collect()
+            })
             .unwrap_or_default();
         let text = |key: &str| -> Result<&str> {
-            kv.get(key).copied().ok_or_else(|| StorageError::corrupt(location, format!("footer key {key} is missing")))
+            kv.get(key).copied().ok_or_else(|| {
+                StorageError::corrupt(location, format!("footer key {key} is missing"))
+            })
         };
         let number = |key: &str| -> Result<u64> {
-            text(key)?.parse().map_err(|_| StorageError::corrupt(location, format!("footer key {key} is not a number")))
+            text(key)?.parse().map_err(|_| {
+                StorageError::corrupt(location, format!("footer key {key} is not a number"))
+            })
         };
         let format_version = number(footer_keys::FORMAT_VERSION)?;
         if format_version != u64::from(SEGMENT_FORMAT_VERSION) {
-            return Err(StorageError::unsupported_version(location, format!("segment format version {format_version}")));
+            return Err(StorageError::unsupported_version(
+                location,
+                format!("segment format version {format_version}"),
+            ));
         }
         let index_version = number(footer_keys::INDEX_VERSION)?;
         if index_version != u64::from(INDEX_VERSION) {
-            return Err(StorageError::unsupported_version(location, format!("index version {index_version}")));
+            return Err(StorageError::unsupported_version(
+                location,
+                format!("index version {index_version}"),
+            ));
         }
         let tokenizer_version = number(footer_keys::TOKENIZER_VERSION)?;
         if tokenizer_version != u64::from(TOKENIZER_VERSION) {
-            return Err(StorageError::unsupported_version(location, format!("tokenizer version {tokenizer_version}")));
+            return Err(StorageError::unsupported_version(
+                location,
+                format!("tokenizer version {tokenizer_version}"),
+            ));
         }
         let index_offset = number(footer_keys::INDEX_OFFSET)?;
         let index_length = number(footer_keys::INDEX_LENGTH)?;
         let directory_length = number(footer_keys::INDEX_DIRECTORY_LENGTH)?;
         let directory_crc32c = u32::from_str_radix(text(footer_keys::INDEX_DIRECTORY_CRC32C)?, 16)
-            .map_err(|_| StorageError::corrupt(location, "footer key silt.index.directory_crc32c is not hex"))?;
+            .map_err(|_| {
+                StorageError::corrupt(
+                    location,
+                    "footer key silt.index.directory_crc32c is not hex",
+                )
+            })?;
         if index_offset < 4
             || directory_length > index_length
-            || index_offset.checked_add(index_length).is_none_or(|end| end > file_size)
+            || index_offset
+                .checked_add(index_length)
+                .is_none_or(|end| end > file_size)
         {
-            return Err(StorageError::corrupt(location, "index location in footer is outside the file"));
+            return Err(StorageError::corrupt(
+                location,
+                "index location in footer is outside the file",
+            ));
         }
         let label = |key: &str| kv.get(key).map(|s| s.to_string()).unwrap_or_default();
         Ok(Self {
@@ -134,10 +163,16 @@ impl SegmentReader {
 
     /// Like [`SegmentReader::open`], and checks the Parquet page index against the crc32c the
     /// writer recorded ([`super::WrittenSegment::page_index_crc32c`]).
-    pub async fn open_verified(mut file: SegmentFile, page_index_crc32c: Option<u32>) -> Result<Self> {
+    pub async fn open_verified(
+        mut file: SegmentFile,
+        page_index_crc32c: Option<u32>,
+    ) -> Result<Self> {
         let location = file.location().to_string();
         if file.size() < 12 {
-            return Err(StorageError::corrupt(&location, format!("file is too short ({} bytes) to be Parquet", file.size())));
+            return Err(StorageError::corrupt(
+                &location,
+                format!("file is too short ({} bytes) to be Parquet", file.size()),
+            ));
         }
         let size = file.size();
         let metadata = ParquetMetaDataReader::new()
@@ -153,19 +188,28 @@ impl SegmentReader {
             let tail = file.read(size - 8..size).await?;
             let footer_len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
             let end = (size - 8).checked_sub(footer_len).filter(|&e| e >= start);
-            let end = end.ok_or_else(|| StorageError::corrupt(&location, "footer overlaps the index"))?;
+            let end =
+                end.ok_or_else(|| StorageError::corrupt(&location, "footer overlaps the index"))?;
             let actual = crc32c::crc32c(&file.read(start..end).await?);
             if actual != expected {
                 return Err(StorageError::corrupt(
                     &location,
-                    format!("page index checksum mismatch (expected {expected:08x}, found {actual:08x})"),
+                    format!(
+                        "page index checksum mismatch (expected {expected:08x}, found {actual:08x})"
+                    ),
                 ));
             }
         }
-        check_offset_index(&metadata).map_err(|what| StorageError::corrupt(&location, format!("page index: {what}")))?;
+        check_offset_index(&metadata)
+            .map_err(|what| StorageError::corrupt(&location, format!("page index: {what}")))?;
         let dir_range = footer.index_offset..footer.index_offset + footer.directory_length;
         let dir_bytes = file.read(dir_range).await?;
-        let directory = IndexDirectory::decode(&dir_bytes, footer.directory_crc32c, footer.index_length, &location)?;
+        let directory = IndexDirectory::decode(
+            &dir_bytes,
+            footer.directory_crc32c,
+            footer.index_length,
+            &location,
+        )?;
         let rows = metadata.file_metadata().num_rows();
         if u64::try_from(rows).ok() != Some(directory.rows) {
             return Err(StorageError::corrupt(
@@ -173,14 +217,27 @@ impl SegmentReader {
                 format!("footer says {rows} rows, index says {}", directory.rows),
             ));
         }
-        let arrow_schema = kv_value(&metadata, parquet::arrow::ARROW_SCHEMA_META_KEY).unwrap_or_default();
-        let digest = footer_digest(&arrow_schema, metadata.file_metadata().schema_descr(), metadata.row_groups());
+        let arrow_schema =
+            kv_value(&metadata, parquet::arrow::ARROW_SCHEMA_META_KEY).unwrap_or_default();
+        let digest = footer_digest(
+            &arrow_schema,
+            metadata.file_metadata().schema_descr(),
+            metadata.row_groups(),
+        );
         if digest != directory.footer_digest {
-            return Err(StorageError::corrupt(&location, "footer digest mismatch: the parquet footer was altered"));
+            return Err(StorageError::corrupt(
+                &location,
+                "footer digest mismatch: the parquet footer was altered",
+            ));
         }
-        let expected_stripes = footer.index_offset.div_ceil(u64::from(directory.stripe_bytes));
+        let expected_stripes = footer
+            .index_offset
+            .div_ceil(u64::from(directory.stripe_bytes));
         if directory.stripes.len() as u64 != expected_stripes {
-            return Err(StorageError::corrupt(&location, "data checksum table does not cover the row groups"));
+            return Err(StorageError::corrupt(
+                &location,
+                "data checksum table does not cover the row groups",
+            ));
         }
         file.set_stripes(StripeTable {
             stripe_bytes: u64::from(directory.stripe_bytes),
@@ -188,7 +245,12 @@ impl SegmentReader {
             crcs: directory.stripes.clone(),
         });
         file.set_metadata(metadata.clone());
-        Ok(Self { file, metadata, footer, directory: Arc::new(directory) })
+        Ok(Self {
+            file,
+            metadata,
+            footer,
+            directory: Arc::new(directory),
+        })
     }
 
     pub fn location(&self) -> &str {
@@ -215,6 +277,15 @@ impl SegmentReader {
         self.directory.rows
     }
 
+    /// The same open segment with a byte counter of its own, so one query's reads are counted
+    /// apart from others'.
+    pub fn for_query(&self) -> Self {
+        Self {
+            file: self.file.with_own_counter(),
+            ..self.clone()
+        }
+    }
+
     /// Bytes fetched so far through this reader.
     pub fn bytes_read(&self) -> u64 {
         self.file.bytes_read()
@@ -224,7 +295,9 @@ impl SegmentReader {
         let entries = &self.directory.blocks[which];
         let ranges: Vec<Range<u64>> = entries
             .iter()
-            .map(|b| self.footer.index_offset + b.offset..self.footer.index_offset + b.offset + b.length)
+            .map(|b| {
+                self.footer.index_offset + b.offset..self.footer.index_offset + b.offset + b.length
+            })
             .collect();
         let bytes = self.file.read_ranges(&ranges).await?;
         let posting_blocks = self.directory.posting_blocks();
@@ -256,7 +329,12 @@ impl SegmentReader {
         let posting_blocks = self.directory.posting_blocks();
         if let Some(b) = block {
             let bytes_read = fetched.next().expect("one range per section");
-            let decoded = TermBlock::decode(&bytes_read, &self.directory.blocks[b], posting_blocks, self.location())?;
+            let decoded = TermBlock::decode(
+                &bytes_read,
+                &self.directory.blocks[b],
+                posting_blocks,
+                self.location(),
+            )?;
             if let Some(postings) = decoded.get(bytes) {
                 return Ok(postings.clone());
             }
@@ -264,8 +342,12 @@ impl SegmentReader {
         match filter {
             Some((p, fingerprint)) => {
                 let bytes_read = fetched.next().expect("one range per section");
-                let partition =
-                    FilterPartition::decode(&bytes_read, &self.directory.filters[p], posting_blocks, self.location())?;
+                let partition = FilterPartition::decode(
+                    &bytes_read,
+                    &self.directory.filters[p],
+                    posting_blocks,
+                    self.location(),
+                )?;
                 Ok(partition.blocks_with(fingerprint))
             }
             None => Ok(RoaringBitmap::new()),
@@ -287,12 +369,20 @@ impl SegmentReader {
 
     /// Union of the posting blocks of every term of `field` whose value satisfies `matches`.
     /// Reads every term block of the field (regular expressions, wildcards).
-    pub async fn lookup_matching(&self, field: &str, matches: impl Fn(&[u8]) -> bool) -> Result<RoaringBitmap> {
+    pub async fn lookup_matching(
+        &self,
+        field: &str,
+        matches: impl Fn(&[u8]) -> bool,
+    ) -> Result<RoaringBitmap> {
         let start = Term::from_parts(field, b"");
         let mut end = field.as_bytes().to_vec();
         end.push(FIELD_SEPARATOR + 1);
         let field_len = start.as_bytes().len();
-        let exact = self.union_range(start.as_bytes(), Some(&end), |term| matches(&term[field_len..])).await?;
+        let exact = self
+            .union_range(start.as_bytes(), Some(&end), |term| {
+                matches(&term[field_len..])
+            })
+            .await?;
         Ok(exact | self.directory.rare_blocks(field))
     }
 
@@ -307,10 +397,15 @@ impl SegmentReader {
             let prefix = Term::from_parts(field, literal_prefix.to_lowercase().as_bytes());
             let start = prefix.as_bytes();
             let field_len = field.len() + 1;
-            let exact = self.union_range(start, prefix_end(start).as_deref(), |t| regex.is_match(&t[field_len..])).await?;
+            let exact = self
+                .union_range(start, prefix_end(start).as_deref(), |t| {
+                    regex.is_match(&t[field_len..])
+                })
+                .await?;
             return Ok(exact | self.directory.rare_blocks(field));
         }
-        self.lookup_matching(field, |value| regex.is_match(value)).await
+        self.lookup_matching(field, |value| regex.is_match(value))
+            .await
     }
 
     /// Union of the posting blocks of every term of `field` matching a wildcard pattern where
@@ -327,7 +422,12 @@ impl SegmentReader {
         self.lookup_regex(field, &re).await
     }
 
-    async fn union_range(&self, start: &[u8], end: Option<&[u8]>, keep: impl Fn(&[u8]) -> bool) -> Result<RoaringBitmap> {
+    async fn union_range(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<RoaringBitmap> {
         let which = self.directory.blocks_in_range(start, end);
         let mut out = RoaringBitmap::new();
         for block in self.read_blocks(which).await? {
@@ -342,7 +442,10 @@ impl SegmentReader {
     /// Reads every term block; for inspection and tests.
     pub async fn terms(&self) -> Result<Vec<(Vec<u8>, RoaringBitmap)>> {
         let blocks = self.read_blocks(0..self.directory.blocks.len()).await?;
-        Ok(blocks.iter().flat_map(|b| b.iter().map(|(t, p)| (t.to_vec(), p.clone()))).collect())
+        Ok(blocks
+            .iter()
+            .flat_map(|b| b.iter().map(|(t, p)| (t.to_vec(), p.clone())))
+            .collect())
     }
 
     /// Rows (file-global row numbers) covered by posting `block`.
@@ -395,19 +498,31 @@ impl SegmentReader {
         let mut offset = 0usize;
         for (rg, rg_ranges) in self.row_group_ranges(blocks) {
             row_groups.push(rg);
-            ranges.extend(rg_ranges.into_iter().map(|r| r.start + offset..r.end + offset));
+            ranges.extend(
+                rg_ranges
+                    .into_iter()
+                    .map(|r| r.start + offset..r.end + offset),
+            );
             offset += self.metadata.row_group(rg).num_rows() as usize;
         }
-        (row_groups, RowSelection::from_consecutive_ranges(ranges.into_iter(), offset))
+        (
+            row_groups,
+            RowSelection::from_consecutive_ranges(ranges.into_iter(), offset),
+        )
     }
 
     /// Reads rows: all of them, or only those in posting `blocks`; `columns` projects by name.
-    pub async fn read(&self, columns: Option<&[&str]>, blocks: Option<&RoaringBitmap>) -> Result<Vec<RecordBatch>> {
+    pub async fn read(
+        &self,
+        columns: Option<&[&str]>,
+        blocks: Option<&RoaringBitmap>,
+    ) -> Result<Vec<RecordBatch>> {
         let location = self.location().to_string();
         let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
         let arrow_metadata = ArrowReaderMetadata::try_new(self.metadata.clone(), options)
             .map_err(|e| parquet_error(&location, e))?;
-        let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(self.file.clone(), arrow_metadata);
+        let mut builder =
+            ParquetRecordBatchStreamBuilder::new_with_metadata(self.file.clone(), arrow_metadata);
         if let Some(columns) = columns {
             let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
             builder = builder.with_projection(mask);
@@ -417,20 +532,40 @@ impl SegmentReader {
             if row_groups.is_empty() {
                 return Ok(Vec::new());
             }
-            builder = builder.with_row_groups(row_groups).with_row_selection(selection);
+            builder = builder
+                .with_row_groups(row_groups)
+                .with_row_selection(selection);
         }
         let stream = builder.build().map_err(|e| parquet_error(&location, e))?;
-        stream.try_collect().await.map_err(|e| parquet_error(&location, e))
+        stream
+            .try_collect()
+            .await
+            .map_err(|e| parquet_error(&location, e))
     }
 
     /// Reads and checks every index block and fingerprint partition, and hashes the whole file.
     pub async fn verify(&self) -> Result<VerifyReport> {
         let blocks = self.read_blocks(0..self.directory.blocks.len()).await?;
         let base = self.footer.index_offset;
-        let ranges: Vec<_> =
-            self.directory.filters.iter().map(|e| base + e.offset..base + e.offset + e.length).collect();
-        for (bytes, entry) in self.file.read_ranges(&ranges).await?.iter().zip(&self.directory.filters) {
-            FilterPartition::decode(bytes, entry, self.directory.posting_blocks(), self.location())?;
+        let ranges: Vec<_> = self
+            .directory
+            .filters
+            .iter()
+            .map(|e| base + e.offset..base + e.offset + e.length)
+            .collect();
+        for (bytes, entry) in self
+            .file
+            .read_ranges(&ranges)
+            .await?
+            .iter()
+            .zip(&self.directory.filters)
+        {
+            FilterPartition::decode(
+                bytes,
+                entry,
+                self.directory.posting_blocks(),
+                self.location(),
+            )?;
         }
         let mut hasher = blake3::Hasher::new();
         const CHUNK: u64 = 8 << 20;
@@ -448,7 +583,13 @@ impl SegmentReader {
 }
 
 fn kv_value(metadata: &ParquetMetaData, key: &str) -> Option<String> {
-    metadata.file_metadata().key_value_metadata()?.iter().find(|kv| kv.key == key)?.value.clone()
+    metadata
+        .file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .clone()
 }
 
 /// Checks that every column chunk's page locations tile the chunk exactly and that page row
@@ -463,30 +604,49 @@ fn check_offset_index(metadata: &ParquetMetaData) -> std::result::Result<(), Str
     }
     for (rg, (meta, columns)) in metadata.row_groups().iter().zip(offset_index).enumerate() {
         if columns.len() != meta.num_columns() {
-            return Err(format!("row group {rg}: offset index does not match the columns"));
+            return Err(format!(
+                "row group {rg}: offset index does not match the columns"
+            ));
         }
         for (c, (chunk, index)) in meta.columns().iter().zip(columns).enumerate() {
             let pages = index.page_locations();
-            let start = chunk.dictionary_page_offset().unwrap_or(chunk.data_page_offset());
-            let end = start.checked_add(chunk.compressed_size()).ok_or("column chunk size overflows")?;
+            let start = chunk
+                .dictionary_page_offset()
+                .unwrap_or(chunk.data_page_offset());
+            let end = start
+                .checked_add(chunk.compressed_size())
+                .ok_or("column chunk size overflows")?;
             let Some(first) = pages.first() else {
                 return Err(format!("row group {rg} column {c}: no pages"));
             };
             if first.offset != chunk.data_page_offset() || first.first_row_index != 0 {
-                return Err(format!("row group {rg} column {c}: first page does not start the chunk"));
+                return Err(format!(
+                    "row group {rg} column {c}: first page does not start the chunk"
+                ));
             }
             for pair in pages.windows(2) {
-                let next_offset = pair[0].offset.checked_add(i64::from(pair[0].compressed_page_size));
-                if next_offset != Some(pair[1].offset) || pair[1].first_row_index <= pair[0].first_row_index {
-                    return Err(format!("row group {rg} column {c}: pages are not contiguous"));
+                let next_offset = pair[0]
+                    .offset
+                    .checked_add(i64::from(pair[0].compressed_page_size));
+                if next_offset != Some(pair[1].offset)
+                    || pair[1].first_row_index <= pair[0].first_row_index
+                {
+                    return Err(format!(
+                        "row group {rg} column {c}: pages are not contiguous"
+                    ));
                 }
             }
             let last = pages.last().expect("non-empty");
-            if last.offset.checked_add(i64::from(last.compressed_page_size)) != Some(end)
+            if last
+                .offset
+                .checked_add(i64::from(last.compressed_page_size))
+                != Some(end)
                 || last.first_row_index >= meta.num_rows()
                 || pages.iter().any(|p| p.compressed_page_size <= 0)
             {
-                return Err(format!("row group {rg} column {c}: pages do not fill the chunk"));
+                return Err(format!(
+                    "row group {rg} column {c}: pages do not fill the chunk"
+                ));
             }
         }
     }
@@ -501,7 +661,9 @@ fn compile_anchored(pattern: &str) -> Result<regex::bytes::Regex> {
         .case_insensitive(true)
         .size_limit(MAX_REGEX_BYTES)
         .build()
-        .map_err(|e| StorageError::invalid_input(format!("invalid regular expression {pattern:?}: {e}")))
+        .map_err(|e| {
+            StorageError::invalid_input(format!("invalid regular expression {pattern:?}: {e}"))
+        })
 }
 
 /// The literal characters a regex starts with (before any metacharacter), e.g. `web-` of `web-.*`.

@@ -23,7 +23,10 @@ enum Backing {
     /// The whole file, memory-mapped. Segments are immutable once renamed into place, so the
     /// mapping never sees a change.
     Mapped(Bytes),
-    Object { store: Arc<dyn ObjectStore>, path: ObjectPath },
+    Object {
+        store: Arc<dyn ObjectStore>,
+        path: ObjectPath,
+    },
 }
 
 /// A readable segment file. Cheap to clone; clones share the byte counter.
@@ -59,7 +62,13 @@ impl StripeTable {
 
     /// Verifies the stripes inside `fetched` (which starts at `widened.start`) and returns the
     /// bytes of `wanted`.
-    fn check(&self, fetched: Bytes, widened: &Range<u64>, wanted: &Range<u64>, location: &str) -> Result<Bytes> {
+    fn check(
+        &self,
+        fetched: Bytes,
+        widened: &Range<u64>,
+        wanted: &Range<u64>,
+        location: &str,
+    ) -> Result<Bytes> {
         if widened.start < self.data_end && wanted.start != wanted.end {
             let first = widened.start / self.stripe_bytes;
             let last = (widened.end.min(self.data_end) - 1) / self.stripe_bytes;
@@ -85,8 +94,12 @@ impl SegmentFile {
     /// Maps a local segment file.
     pub fn open_local(path: &Path) -> Result<Self> {
         let location = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| StorageError::from_io(&location, "open segment", e))?;
-        let size = file.metadata().map_err(|e| StorageError::from_io(&location, "stat segment", e))?.len();
+        let file = std::fs::File::open(path)
+            .map_err(|e| StorageError::from_io(&location, "open segment", e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| StorageError::from_io(&location, "stat segment", e))?
+            .len();
         let bytes = if size == 0 {
             Bytes::new()
         } else {
@@ -103,8 +116,15 @@ impl SegmentFile {
     /// A segment stored as an object; only its size is fetched here.
     pub async fn open_object(store: Arc<dyn ObjectStore>, path: ObjectPath) -> Result<Self> {
         let location = format!("{store}/{path}");
-        let meta = store.head(&path).await.map_err(|e| StorageError::from_object_store(&location, "stat", e))?;
-        Ok(Self::new(Backing::Object { store, path }, meta.size, location))
+        let meta = store
+            .head(&path)
+            .await
+            .map_err(|e| StorageError::from_object_store(&location, "stat", e))?;
+        Ok(Self::new(
+            Backing::Object { store, path },
+            meta.size,
+            location,
+        ))
     }
 
     fn new(backing: Backing, size: u64, location: String) -> Self {
@@ -127,6 +147,14 @@ impl SegmentFile {
         &self.location
     }
 
+    /// A handle on the same bytes with its own byte counter (one per query).
+    pub fn with_own_counter(&self) -> Self {
+        Self {
+            bytes_read: Arc::new(AtomicU64::new(0)),
+            ..self.clone()
+        }
+    }
+
     /// Bytes fetched so far through this file and its clones.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read.load(Ordering::Relaxed)
@@ -145,7 +173,10 @@ impl SegmentFile {
         if range.start > range.end || range.end > self.size {
             return Err(StorageError::corrupt(
                 self.location.to_string(),
-                format!("range {}..{} is outside the file ({} bytes)", range.start, range.end, self.size),
+                format!(
+                    "range {}..{} is outside the file ({} bytes)",
+                    range.start, range.end, self.size
+                ),
             ));
         }
         Ok(())
@@ -154,7 +185,10 @@ impl SegmentFile {
     /// Reads `range`, verifying the data checksums under it once they are known; a range past
     /// the end of the file or a checksum mismatch is a corruption error.
     pub async fn read(&self, range: Range<u64>) -> Result<Bytes> {
-        Ok(self.read_ranges(std::slice::from_ref(&range)).await?.remove(0))
+        Ok(self
+            .read_ranges(std::slice::from_ref(&range))
+            .await?
+            .remove(0))
     }
 
     /// Reads several ranges at once (one request per range on object stores, coalesced by the store).
@@ -167,11 +201,15 @@ impl SegmentFile {
             None => ranges.to_vec(),
         };
         let fetched: Vec<Bytes> = match &*self.backing {
-            Backing::Mapped(all) => widened.iter().map(|r| all.slice(r.start as usize..r.end as usize)).collect(),
-            Backing::Object { store, path } => store
-                .get_ranges(path, &widened)
-                .await
-                .map_err(|e| StorageError::from_object_store(self.location.to_string(), "read", e))?,
+            Backing::Mapped(all) => widened
+                .iter()
+                .map(|r| all.slice(r.start as usize..r.end as usize))
+                .collect(),
+            Backing::Object { store, path } => {
+                store.get_ranges(path, &widened).await.map_err(|e| {
+                    StorageError::from_object_store(self.location.to_string(), "read", e)
+                })?
+            }
         };
         let total: u64 = fetched.iter().map(|b| b.len() as u64).sum();
         self.bytes_read.fetch_add(total, Ordering::Relaxed);
@@ -179,7 +217,9 @@ impl SegmentFile {
             Some(stripes) => fetched
                 .into_iter()
                 .zip(widened.iter().zip(ranges))
-                .map(|(bytes, (widened, wanted))| stripes.check(bytes, widened, wanted, &self.location))
+                .map(|(bytes, (widened, wanted))| {
+                    stripes.check(bytes, widened, wanted, &self.location)
+                })
                 .collect(),
             None => Ok(fetched),
         }
@@ -195,7 +235,10 @@ impl AsyncFileReader for SegmentFile {
         async move { self.read(range).await.map_err(to_parquet) }.boxed()
     }
 
-    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         async move { self.read_ranges(&ranges).await.map_err(to_parquet) }.boxed()
     }
 
@@ -206,7 +249,10 @@ impl AsyncFileReader for SegmentFile {
         async move {
             match &self.metadata {
                 Some(metadata) => Ok(metadata.clone()),
-                None => Err(ParquetError::General(format!("metadata of {} was not loaded", self.location))),
+                None => Err(ParquetError::General(format!(
+                    "metadata of {} was not loaded",
+                    self.location
+                ))),
             }
         }
         .boxed()

@@ -14,7 +14,10 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::{DEFAULT_ROW_GROUP_ROWS, STRIPE_BYTES, SEGMENT_FORMAT_VERSION, STATISTICS_TRUNCATE_BYTES, footer_digest, footer_keys};
+use super::{
+    DEFAULT_ROW_GROUP_ROWS, SEGMENT_FORMAT_VERSION, STATISTICS_TRUNCATE_BYTES, STRIPE_BYTES,
+    footer_digest, footer_keys,
+};
 use crate::error::{IoResultExt, Result, StorageError};
 use crate::index::{DEFAULT_BLOCK_ROWS, INDEX_VERSION, IndexStats, TermIndexBuilder};
 use crate::layout::temp_path_for;
@@ -90,8 +93,17 @@ pub struct SegmentWriter {
 
 impl SegmentWriter {
     /// A writer for the segment at `path` (its final name; it is written under a temp name).
-    pub fn new(path: impl Into<PathBuf>, labels: SegmentLabels, options: SegmentWriterOptions) -> Self {
-        Self { path: path.into(), labels, options, batches: Vec::new() }
+    pub fn new(
+        path: impl Into<PathBuf>,
+        labels: SegmentLabels,
+        options: SegmentWriterOptions,
+    ) -> Self {
+        Self {
+            path: path.into(),
+            labels,
+            options,
+            batches: Vec::new(),
+        }
     }
 
     /// Adds rows. The batch must have the log schema ([`schema::log_schema`]).
@@ -117,9 +129,12 @@ impl SegmentWriter {
     pub fn finish(self) -> Result<WrittenSegment> {
         let location = self.path.display().to_string();
         if self.batches.is_empty() {
-            return Err(StorageError::invalid_input(format!("segment {location}: no rows to write")));
+            return Err(StorageError::invalid_input(format!(
+                "segment {location}: no rows to write"
+            )));
         }
-        let sorted = sort_batches(&self.batches).map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
+        let sorted = sort_batches(&self.batches)
+            .map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
         drop(self.batches);
 
         if let Some(dir) = self.path.parent() {
@@ -142,7 +157,10 @@ impl SegmentWriter {
         fsync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
 
         let ts = sorted.column(0).as_primitive::<TimestampNanosecondType>();
-        let seq = sorted.column_by_name(schema::SEQ).expect("log schema").as_primitive::<UInt64Type>();
+        let seq = sorted
+            .column_by_name(schema::SEQ)
+            .expect("log schema")
+            .as_primitive::<UInt64Type>();
         Ok(WrittenSegment {
             path: self.path,
             rows: sorted.num_rows() as u64,
@@ -171,7 +189,16 @@ fn sort_batches(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::Ar
         .collect::<Result<_, _>>()?;
     let keys = concat_batches(&keys[0].schema(), &keys)?;
     let order = lexsort_to_indices(
-        &[SortColumn { values: keys.column(0).clone(), options: None }, SortColumn { values: keys.column(1).clone(), options: None }],
+        &[
+            SortColumn {
+                values: keys.column(0).clone(),
+                options: None,
+            },
+            SortColumn {
+                values: keys.column(1).clone(),
+                options: None,
+            },
+        ],
         None,
     )?;
     let mut starts = Vec::with_capacity(batches.len());
@@ -195,10 +222,25 @@ fn sort_batches(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::Ar
 
 /// Sorts rows by `(timestamp, _seq)`.
 pub fn sort_by_time_and_seq(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let ts = batch.column_by_name(schema::TIMESTAMP).expect("log schema").clone();
-    let seq = batch.column_by_name(schema::SEQ).expect("log schema").clone();
+    let ts = batch
+        .column_by_name(schema::TIMESTAMP)
+        .expect("log schema")
+        .clone();
+    let seq = batch
+        .column_by_name(schema::SEQ)
+        .expect("log schema")
+        .clone();
     let indices = lexsort_to_indices(
-        &[SortColumn { values: ts, options: None }, SortColumn { values: seq, options: None }],
+        &[
+            SortColumn {
+                values: ts,
+                options: None,
+            },
+            SortColumn {
+                values: seq,
+                options: None,
+            },
+        ],
         None,
     )?;
     take_record_batch(batch, &indices)
@@ -206,18 +248,37 @@ pub fn sort_by_time_and_seq(batch: &RecordBatch) -> Result<RecordBatch, arrow::e
 
 fn build_index(batch: &RecordBatch, block_rows: u32) -> TermIndexBuilder {
     let mut builder = TermIndexBuilder::new(block_rows);
-    let col = |name: &str| batch.column_by_name(name).expect("log schema").as_string::<i32>();
+    let col = |name: &str| {
+        batch
+            .column_by_name(name)
+            .expect("log schema")
+            .as_string::<i32>()
+    };
     let message = col(schema::MESSAGE);
-    let keyword_columns: Vec<_> = schema::KEYWORD_COLUMNS.iter().map(|name| (*name, col(name))).collect();
-    let attributes = batch.column_by_name(schema::ATTRIBUTES).expect("log schema").as_map();
+    let keyword_columns: Vec<_> = schema::KEYWORD_COLUMNS
+        .iter()
+        .map(|name| (*name, col(name)))
+        .collect();
+    let attributes = batch
+        .column_by_name(schema::ATTRIBUTES)
+        .expect("log schema")
+        .as_map();
     let keys = attributes.keys().as_string::<i32>();
     let values = attributes.values().as_string::<i32>();
     let offsets = attributes.value_offsets();
     let mut keywords: Vec<(&str, Option<&str>)> = Vec::with_capacity(keyword_columns.len());
     for row in 0..batch.num_rows() {
         keywords.clear();
-        keywords.extend(keyword_columns.iter().map(|(name, array)| (*name, array.is_valid(row).then(|| array.value(row)))));
-        let range = if attributes.is_valid(row) { offsets[row] as usize..offsets[row + 1] as usize } else { 0..0 };
+        keywords.extend(
+            keyword_columns
+                .iter()
+                .map(|(name, array)| (*name, array.is_valid(row).then(|| array.value(row)))),
+        );
+        let range = if attributes.is_valid(row) {
+            offsets[row] as usize..offsets[row + 1] as usize
+        } else {
+            0..0
+        };
         builder.add_row(
             message.value(row),
             &keywords,
@@ -292,33 +353,64 @@ fn write_file(
     let stripes = writer.inner().stripe_checksums();
     debug_assert_eq!(writer.inner().written, writer.bytes_written() as u64);
 
-    let parquet_schema = parquet::arrow::ArrowSchemaConverter::new().convert(&log_schema()).map_err(parquet_err)?;
+    let parquet_schema = parquet::arrow::ArrowSchemaConverter::new()
+        .convert(&log_schema())
+        .map_err(parquet_err)?;
     let arrow_schema = parquet::arrow::encode_arrow_schema(&log_schema());
     let digest = footer_digest(&arrow_schema, &parquet_schema, writer.flushed_row_groups());
-    let builder = index.join().map_err(|_| StorageError::invalid_input("index builder thread panicked"))?;
+    let builder = index
+        .join()
+        .map_err(|_| StorageError::invalid_input("index builder thread panicked"))?;
     let (index_bytes, stats) = builder.finish(digest, STRIPE_BYTES, &stripes);
 
     // The index goes through the writer (not its inner sink) so Parquet's offsets stay right.
     let index_offset = writer.bytes_written() as u64;
-    writer.write_all(&index_bytes).at(&temp_buf, "write index of")?;
+    writer
+        .write_all(&index_bytes)
+        .at(&temp_buf, "write index of")?;
     for (key, value) in [
-        (footer_keys::FORMAT_VERSION, SEGMENT_FORMAT_VERSION.to_string()),
+        (
+            footer_keys::FORMAT_VERSION,
+            SEGMENT_FORMAT_VERSION.to_string(),
+        ),
         (footer_keys::INDEX_VERSION, INDEX_VERSION.to_string()),
-        (footer_keys::TOKENIZER_VERSION, TOKENIZER_VERSION.to_string()),
+        (
+            footer_keys::TOKENIZER_VERSION,
+            TOKENIZER_VERSION.to_string(),
+        ),
         (footer_keys::INDEX_OFFSET, index_offset.to_string()),
         (footer_keys::INDEX_LENGTH, index_bytes.len().to_string()),
-        (footer_keys::INDEX_DIRECTORY_LENGTH, stats.directory_bytes.to_string()),
-        (footer_keys::INDEX_DIRECTORY_CRC32C, format!("{:08x}", stats.directory_crc32c)),
+        (
+            footer_keys::INDEX_DIRECTORY_LENGTH,
+            stats.directory_bytes.to_string(),
+        ),
+        (
+            footer_keys::INDEX_DIRECTORY_CRC32C,
+            format!("{:08x}", stats.directory_crc32c),
+        ),
     ] {
         writer.append_key_value_metadata(KeyValue::new(key.to_owned(), value));
     }
     let sink = writer.into_inner().map_err(parquet_err)?;
-    let HashingWriter { inner, hasher, written, .. } = sink;
-    let file = inner.into_inner().map_err(|e| StorageError::path_io(temp, "flush segment", e.into_error()))?;
+    let HashingWriter {
+        inner,
+        hasher,
+        written,
+        ..
+    } = sink;
+    let file = inner
+        .into_inner()
+        .map_err(|e| StorageError::path_io(temp, "flush segment", e.into_error()))?;
     file.sync_all().at(&temp_buf, "fsync segment")?;
     let page_index_start = index_offset + index_bytes.len() as u64;
     let page_index_crc32c = page_index_checksum(temp, page_index_start, written)?;
-    Ok((*hasher.finalize().as_bytes(), written, index_offset, stats, page_index_crc32c))
+    Ok((
+        *hasher.finalize().as_bytes(),
+        written,
+        index_offset,
+        stats,
+        page_index_crc32c,
+    ))
 }
 
 /// crc32c of `[page_index_start, footer start)` of a written file of `len` bytes.
@@ -327,7 +419,9 @@ fn page_index_checksum(path: &Path, page_index_start: u64, len: u64) -> Result<u
     let buf = path.to_path_buf();
     let mut file = File::open(path).at(&buf, "reopen segment")?;
     let mut tail = [0u8; 8];
-    file.seek(SeekFrom::Start(len - 8)).and_then(|_| file.read_exact(&mut tail)).at(&buf, "read footer of")?;
+    file.seek(SeekFrom::Start(len - 8))
+        .and_then(|_| file.read_exact(&mut tail))
+        .at(&buf, "read footer of")?;
     let footer_len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
     let footer_start = len - 8 - footer_len;
     let mut region = vec![0u8; footer_start.saturating_sub(page_index_start) as usize];
@@ -339,7 +433,9 @@ fn page_index_checksum(path: &Path, page_index_start: u64, len: u64) -> Result<u
 
 /// Fsyncs a directory so a rename or create inside it survives a crash.
 pub fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).at(&dir.to_path_buf(), "fsync directory")
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .at(&dir.to_path_buf(), "fsync directory")
 }
 
 /// A sequential writer that hashes everything it writes (the whole-file checksum) and keeps a

@@ -278,7 +278,9 @@ mod tests {
     #[test]
     fn huge_counts_do_not_allocate() {
         // row_count = u64::MAX with no rows behind it.
-        let bytes = [0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let bytes = [
+            0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ];
         assert!(matches!(
             decode(&bytes),
             Err(PayloadError::Truncated { .. })
@@ -299,7 +301,9 @@ mod tests {
             decode(&[0x80; 11]),
             Err(PayloadError::BadVarint { offset: 0 })
         ));
-        let overflow = [0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        let overflow = [
+            0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+        ];
         assert!(matches!(
             decode(&overflow),
             Err(PayloadError::BadVarint { offset: 1 })

@@ -154,7 +154,8 @@ fn scan_file(
             }
         }
         if header.end_seq() > from_seq {
-            let (stream, rows) = v1::decode_framed(buf, &header).map_err(|e| corrupt(path, offset, e))?;
+            let (stream, rows) =
+                v1::decode_framed(buf, &header).map_err(|e| corrupt(path, offset, e))?;
             replay.records.push(WalRecord {
                 first_seq: header.first_seq,
                 stream,

@@ -134,9 +134,15 @@ fn appended_rows_get_contiguous_seqs_and_survive_close_without_sync() {
     {
         let (wal, replay) = open(dir.path(), 0);
         assert!(replay.records.is_empty());
-        assert_eq!(wal.append("default", &rows(3, "a"), 1).unwrap().first_seq(), 0);
+        assert_eq!(
+            wal.append("default", &rows(3, "a"), 1).unwrap().first_seq(),
+            0
+        );
         assert_eq!(wal.append("default", &[], 2).unwrap().first_seq(), 3);
-        assert_eq!(wal.append("default", &rows(2, "b"), 3).unwrap().first_seq(), 3);
+        assert_eq!(
+            wal.append("default", &rows(2, "b"), 3).unwrap().first_seq(),
+            3
+        );
         assert_eq!(wal.next_seq(), 5);
     }
     let (wal, replay) = open(dir.path(), 0);
@@ -212,7 +218,9 @@ fn torn_tail_is_cut_at_every_offset_of_the_last_record() {
     );
     let name = wal_files(src.path()).remove(0);
     let full = fs::read(src.path().join(&name)).unwrap();
-    let last_len = v1::encode_record(5, 2, "default", &expected[2].rows).unwrap().len();
+    let last_len = v1::encode_record(5, 2, "default", &expected[2].rows)
+        .unwrap()
+        .len();
     let last_start = full.len() - last_len;
     for cut in last_start + 1..full.len() {
         let dir = tempfile::tempdir().unwrap();
@@ -271,7 +279,9 @@ fn corruption_before_a_valid_record_is_a_hard_error() {
     );
     let path = dir.path().join(wal_files(dir.path()).remove(0));
     let clean = fs::read(&path).unwrap();
-    let first_len = v1::encode_record(0, 0, "default", &expected[0].rows).unwrap().len();
+    let first_len = v1::encode_record(0, 0, "default", &expected[0].rows)
+        .unwrap()
+        .len();
     // A flipped payload byte in the first and in the second record.
     for (at, offset) in [
         (first_len - 1, 0),
@@ -306,7 +316,9 @@ fn bad_version_is_never_cut() {
     write_batches(dir.path(), &[rows(2, "a"), rows(2, "b")], false);
     let path = dir.path().join(wal_files(dir.path()).remove(0));
     let mut data = fs::read(&path).unwrap();
-    let second = v1::encode_record(0, 0, "default", &rows(2, "a")).unwrap().len();
+    let second = v1::encode_record(0, 0, "default", &rows(2, "a"))
+        .unwrap()
+        .len();
     data[second + 4] = 2;
     fs::write(&path, &data).unwrap();
     match Wal::open(dir.path(), 0, WalOptions::default()) {
@@ -398,7 +410,10 @@ fn from_seq_skips_records_already_in_segments() {
     // from_seq past the end of the log: nothing replayed, a new file starts at from_seq.
     let (wal, replay) = open(dir.path(), 100);
     assert!(replay.records.is_empty());
-    assert_eq!(wal.append_durable("default", &rows(1, "late"), 0).unwrap(), 100);
+    assert_eq!(
+        wal.append_durable("default", &rows(1, "late"), 0).unwrap(),
+        100
+    );
     drop(wal);
     assert_eq!(
         wal_files(dir.path()),
@@ -418,7 +433,8 @@ fn truncate_before_deletes_only_fully_covered_files() {
     let dir = tempfile::tempdir().unwrap();
     let (wal, _) = open_small(dir.path(), 0);
     for i in 0..5 {
-        wal.append_durable("default", &rows(2, &format!("b{i}")), 0).unwrap();
+        wal.append_durable("default", &rows(2, &format!("b{i}")), 0)
+            .unwrap();
     }
     let names = |d: &Path| {
         wal_files(d)
@@ -432,8 +448,15 @@ fn truncate_before_deletes_only_fully_covered_files() {
     wal.truncate_before(6).unwrap();
     assert_eq!(names(dir.path()), [6, 8]);
     wal.truncate_before(u64::MAX).unwrap();
-    assert_eq!(names(dir.path()), [10], "a new empty file replaces the fully truncated one");
-    assert_eq!(wal.append_durable("default", &rows(1, "after"), 0).unwrap(), 10);
+    assert_eq!(
+        names(dir.path()),
+        [10],
+        "a new empty file replaces the fully truncated one"
+    );
+    assert_eq!(
+        wal.append_durable("default", &rows(1, "after"), 0).unwrap(),
+        10
+    );
     drop(wal);
     let (wal, replay) = open_small(dir.path(), 10);
     assert_eq!(
@@ -450,7 +473,9 @@ fn truncate_before_deletes_only_fully_covered_files() {
 #[test]
 fn rolling_writes_files_named_by_first_seq() {
     let dir = tempfile::tempdir().unwrap();
-    let one = v1::encode_record(0, 0, "default", &rows(1, "x")).unwrap().len() as u64;
+    let one = v1::encode_record(0, 0, "default", &rows(1, "x"))
+        .unwrap()
+        .len() as u64;
     let (wal, _) = Wal::open(
         dir.path(),
         0,
@@ -491,10 +516,17 @@ fn truncating_everything_leaves_one_empty_file() {
     wal.append_durable("default", &rows(3, "a"), 0).unwrap();
     wal.append_durable("default", &rows(2, "b"), 0).unwrap();
     wal.truncate_before(wal.next_seq()).unwrap();
-    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path()).collect();
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), 0);
-    assert_eq!(files[0].file_name().unwrap().to_string_lossy(), wal_file_name(5));
+    assert_eq!(
+        files[0].file_name().unwrap().to_string_lossy(),
+        wal_file_name(5)
+    );
     assert_eq!(wal.append_durable("default", &rows(1, "c"), 0).unwrap(), 5);
     drop(wal);
     let (wal, replay) = Wal::open(dir.path(), 5, WalOptions::default()).unwrap();

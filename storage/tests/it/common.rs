@@ -11,8 +11,26 @@ use silt_storage::schema::batch_from_records;
 use silt_storage::segment::{SegmentLabels, SegmentWriter, SegmentWriterOptions, WrittenSegment};
 
 pub const WORDS: &[&str] = &[
-    "connection", "refused", "timeout", "user", "login", "failed", "GET", "POST", "/api/v1/orders", "cache",
-    "miss", "hit", "retrying", "Ärger", "naïve", "ok", "done", "started", "shutdown", "payment",
+    "connection",
+    "refused",
+    "timeout",
+    "user",
+    "login",
+    "failed",
+    "GET",
+    "POST",
+    "/api/v1/orders",
+    "cache",
+    "miss",
+    "hit",
+    "retrying",
+    "Ärger",
+    "naïve",
+    "ok",
+    "done",
+    "started",
+    "shutdown",
+    "payment",
 ];
 
 /// `n` realistic-ish records with random order, ids, attributes and some nulls.
@@ -24,22 +42,42 @@ pub fn records(seed: u64, n: usize) -> Vec<LogRecord> {
                 .map(|_| match rng.random_range(0..10) {
                     0 => format!("req-{:08x}", rng.random::<u32>()),
                     1 => format!("{}ms", rng.random_range(0..500)),
-                    2 => format!("10.0.{}.{}", rng.random_range(0..4), rng.random_range(0..255)),
+                    2 => format!(
+                        "10.0.{}.{}",
+                        rng.random_range(0..4),
+                        rng.random_range(0..255)
+                    ),
                     _ => WORDS[rng.random_range(0..WORDS.len())].to_string(),
                 })
                 .collect();
-            let mut attributes = vec![("user.id".to_string(), format!("u-{}", rng.random_range(0..50)))];
+            let mut attributes = vec![(
+                "user.id".to_string(),
+                format!("u-{}", rng.random_range(0..50)),
+            )];
             if rng.random_bool(0.3) {
-                attributes.push(("http.status".to_string(), rng.random_range(200..504).to_string()));
+                attributes.push((
+                    "http.status".to_string(),
+                    rng.random_range(200..504).to_string(),
+                ));
             }
             LogRecord {
                 // Unsorted on purpose, with ties: the writer must sort by (timestamp, _seq).
-                timestamp: Some(1_700_000_000_000_000_000 + rng.random_range(0..3_600i64) * 1_000_000_000),
-                level: rng.random_bool(0.9).then(|| ["INFO", "WARN", "ERROR", "DEBUG"][i % 4].to_string()),
-                service: rng.random_bool(0.95).then(|| format!("svc-{}", rng.random_range(0..5))),
+                timestamp: Some(
+                    1_700_000_000_000_000_000 + rng.random_range(0..3_600i64) * 1_000_000_000,
+                ),
+                level: rng
+                    .random_bool(0.9)
+                    .then(|| ["INFO", "WARN", "ERROR", "DEBUG"][i % 4].to_string()),
+                service: rng
+                    .random_bool(0.95)
+                    .then(|| format!("svc-{}", rng.random_range(0..5))),
                 host: Some(format!("web-{}", rng.random_range(0..3))),
-                trace_id: rng.random_bool(0.5).then(|| format!("{:032x}", rng.random::<u128>())),
-                span_id: rng.random_bool(0.5).then(|| format!("{:016x}", rng.random::<u64>())),
+                trace_id: rng
+                    .random_bool(0.5)
+                    .then(|| format!("{:032x}", rng.random::<u128>())),
+                span_id: rng
+                    .random_bool(0.5)
+                    .then(|| format!("{:016x}", rng.random::<u64>())),
                 message: words.join(" "),
                 attributes,
             }
@@ -52,17 +90,30 @@ pub fn batch(records: &[LogRecord]) -> RecordBatch {
 }
 
 pub fn labels() -> SegmentLabels {
-    SegmentLabels { tenant: "acme".into(), stream: "default".into(), partition: "2023-11-14T22".into() }
+    SegmentLabels {
+        tenant: "acme".into(),
+        stream: "default".into(),
+        partition: "2023-11-14T22".into(),
+    }
 }
 
 /// Writes `records` as one segment under `dir` with `options`.
-pub fn write_segment(dir: &Path, records: &[LogRecord], options: SegmentWriterOptions) -> WrittenSegment {
-    let path = DataDir::new(dir).segment_path("acme", "default", "2023-11-14T22", SegmentId::generate(1));
+pub fn write_segment(
+    dir: &Path,
+    records: &[LogRecord],
+    options: SegmentWriterOptions,
+) -> WrittenSegment {
+    let path =
+        DataDir::new(dir).segment_path("acme", "default", "2023-11-14T22", SegmentId::generate(1));
     let mut writer = SegmentWriter::new(path, labels(), options);
     writer.push(batch(records)).unwrap();
     writer.finish().unwrap()
 }
 
 pub fn small_options() -> SegmentWriterOptions {
-    SegmentWriterOptions { row_group_rows: 512, block_rows: 64, ..Default::default() }
+    SegmentWriterOptions {
+        row_group_rows: 512,
+        block_rows: 64,
+        ..Default::default()
+    }
 }

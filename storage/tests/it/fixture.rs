@@ -40,7 +40,10 @@ async fn issue_2_segment_v1_fixture_still_reads() {
         let mut postings = serde_json::Map::new();
         for term in probe_terms() {
             let p = reader.lookup(&term).await.unwrap();
-            postings.insert(String::from_utf8_lossy(term.as_bytes()).replace('\0', "="), p.iter().collect::<Vec<_>>().into());
+            postings.insert(
+                String::from_utf8_lossy(term.as_bytes()).replace('\0', "="),
+                p.iter().collect::<Vec<_>>().into(),
+            );
         }
         let rows = concat_batches(&log_schema(), &reader.read(None, None).await.unwrap()).unwrap();
         let messages = rows.column_by_name("message").unwrap().as_string::<i32>();
@@ -51,13 +54,21 @@ async fn issue_2_segment_v1_fixture_still_reads() {
             "last_message": messages.value(messages.len() - 1),
             "postings": postings,
         });
-        std::fs::write(&expected_path, serde_json::to_string_pretty(&expected).unwrap()).unwrap();
+        std::fs::write(
+            &expected_path,
+            serde_json::to_string_pretty(&expected).unwrap(),
+        )
+        .unwrap();
     }
-    let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(&expected_path).unwrap()).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&expected_path).unwrap()).unwrap();
     let reader = SegmentReader::open_local(&segment).await.unwrap();
     assert_eq!(reader.num_rows(), expected["rows"].as_u64().unwrap());
     let verify = reader.verify().await.unwrap();
-    assert_eq!(blake3::Hash::from(verify.blake3).to_hex().as_str(), expected["blake3"].as_str().unwrap());
+    assert_eq!(
+        blake3::Hash::from(verify.blake3).to_hex().as_str(),
+        expected["blake3"].as_str().unwrap()
+    );
     for term in probe_terms() {
         let key = String::from_utf8_lossy(term.as_bytes()).replace('\0', "=");
         let want: Vec<u32> = serde_json::from_value(expected["postings"][&key].clone()).unwrap();
@@ -66,6 +77,12 @@ async fn issue_2_segment_v1_fixture_still_reads() {
     }
     let rows = concat_batches(&log_schema(), &reader.read(None, None).await.unwrap()).unwrap();
     let messages = rows.column_by_name("message").unwrap().as_string::<i32>();
-    assert_eq!(messages.value(0), expected["first_message"].as_str().unwrap());
-    assert_eq!(messages.value(messages.len() - 1), expected["last_message"].as_str().unwrap());
+    assert_eq!(
+        messages.value(0),
+        expected["first_message"].as_str().unwrap()
+    );
+    assert_eq!(
+        messages.value(messages.len() - 1),
+        expected["last_message"].as_str().unwrap()
+    );
 }

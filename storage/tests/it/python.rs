@@ -16,15 +16,25 @@ use crate::common::*;
 async fn duckdb_and_pyarrow_read_segments() {
     let dir = tempfile::tempdir().unwrap();
     let mut segments = Vec::new();
-    for (i, (n, compression)) in
-        [(3000, SegmentCompression::default()), (700, SegmentCompression::Lz4)].into_iter().enumerate()
+    for (i, (n, compression)) in [
+        (3000, SegmentCompression::default()),
+        (700, SegmentCompression::Lz4),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let sub = dir.path().join(format!("d{i}"));
-        let options = SegmentWriterOptions { compression, ..small_options() };
+        let options = SegmentWriterOptions {
+            compression,
+            ..small_options()
+        };
         let written = write_segment(&sub, &records(100 + i as u64, n), options);
         let reader = SegmentReader::open_local(&written.path).await.unwrap();
         let rows = concat_batches(&log_schema(), &reader.read(None, None).await.unwrap()).unwrap();
-        let seq = rows.column_by_name("_seq").unwrap().as_primitive::<UInt64Type>();
+        let seq = rows
+            .column_by_name("_seq")
+            .unwrap()
+            .as_primitive::<UInt64Type>();
         let message = rows.column_by_name("message").unwrap().as_string::<i32>();
         let service = rows.column_by_name("service").unwrap().as_string::<i32>();
         let attrs = rows.column_by_name("attributes").unwrap().as_map();
@@ -34,7 +44,9 @@ async fn duckdb_and_pyarrow_read_segments() {
                 let entries = attrs.value(r);
                 let keys = entries.column(0).as_string::<i32>();
                 let values = entries.column(1).as_string::<i32>();
-                let user = (0..keys.len()).find(|&k| keys.value(k) == "user.id").map(|k| values.value(k));
+                let user = (0..keys.len())
+                    .find(|&k| keys.value(k) == "user.id")
+                    .map(|k| values.value(k));
                 serde_json::json!({
                     "seq": seq.value(r),
                     "message": message.value(r),
@@ -53,10 +65,18 @@ async fn duckdb_and_pyarrow_read_segments() {
         }));
     }
     let expected = dir.path().join("expected.json");
-    std::fs::write(&expected, serde_json::json!({ "segments": segments }).to_string()).unwrap();
+    std::fs::write(
+        &expected,
+        serde_json::json!({ "segments": segments }).to_string(),
+    )
+    .unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/check_parquet.py");
     let python = std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = Command::new(&python).arg(&script).arg(&expected).output().expect("run python");
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(&expected)
+        .output()
+        .expect("run python");
     assert!(
         output.status.success(),
         "{python} {} failed (scripts/test installs duckdb and pyarrow):\n{}\n{}",

@@ -12,13 +12,18 @@ use roaring::RoaringBitmap;
 use silt_storage::index::Term;
 use silt_storage::record::LogRecord;
 use silt_storage::schema::{self, log_schema};
-use silt_storage::segment::{SegmentCompression, SegmentFile, SegmentReader, SegmentWriterOptions, sort_by_time_and_seq};
+use silt_storage::segment::{
+    SegmentCompression, SegmentFile, SegmentReader, SegmentWriterOptions, sort_by_time_and_seq,
+};
 use silt_storage::tokenizer::{normalize_keyword, tokens};
 
 use crate::common::*;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn read_all(reader: &SegmentReader) -> RecordBatch {
@@ -28,13 +33,20 @@ fn read_all(reader: &SegmentReader) -> RecordBatch {
 
 /// Terms of each row of a sorted batch, the way the index defines them.
 fn row_terms(batch: &RecordBatch) -> Vec<BTreeSet<Vec<u8>>> {
-    let message = batch.column_by_name(schema::MESSAGE).unwrap().as_string::<i32>();
+    let message = batch
+        .column_by_name(schema::MESSAGE)
+        .unwrap()
+        .as_string::<i32>();
     let attrs = batch.column_by_name(schema::ATTRIBUTES).unwrap().as_map();
     (0..batch.num_rows())
         .map(|row| {
             let mut terms = BTreeSet::new();
             for t in tokens(message.value(row)) {
-                terms.insert(Term::from_parts("message", t.as_bytes()).as_bytes().to_vec());
+                terms.insert(
+                    Term::from_parts("message", t.as_bytes())
+                        .as_bytes()
+                        .to_vec(),
+                );
             }
             for field in schema::KEYWORD_COLUMNS {
                 let col = batch.column_by_name(field).unwrap().as_string::<i32>();
@@ -46,18 +58,27 @@ fn row_terms(batch: &RecordBatch) -> Vec<BTreeSet<Vec<u8>>> {
             let keys = entries.column(0).as_string::<i32>();
             let values = entries.column(1).as_string::<i32>();
             for i in 0..keys.len() {
-                terms.insert(Term::attribute(keys.value(i), values.value(i)).as_bytes().to_vec());
+                terms.insert(
+                    Term::attribute(keys.value(i), values.value(i))
+                        .as_bytes()
+                        .to_vec(),
+                );
             }
             terms
         })
         .collect()
 }
 
-fn brute_postings(terms: &[BTreeSet<Vec<u8>>], block_rows: u32) -> BTreeMap<Vec<u8>, RoaringBitmap> {
+fn brute_postings(
+    terms: &[BTreeSet<Vec<u8>>],
+    block_rows: u32,
+) -> BTreeMap<Vec<u8>, RoaringBitmap> {
     let mut out: BTreeMap<Vec<u8>, RoaringBitmap> = BTreeMap::new();
     for (row, set) in terms.iter().enumerate() {
         for t in set {
-            out.entry(t.clone()).or_default().insert(row as u32 / block_rows);
+            out.entry(t.clone())
+                .or_default()
+                .insert(row as u32 / block_rows);
         }
     }
     out
@@ -94,25 +115,37 @@ fn lookups_equal_brute_force() {
     let block_rows = options.block_rows;
     let written = write_segment(dir.path(), &records, options);
     let rt = runtime();
-    let reader = rt.block_on(SegmentReader::open_local(&written.path)).unwrap();
+    let reader = rt
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
     let sorted = read_all(&reader);
     let expected = brute_postings(&row_terms(&sorted), block_rows);
 
     // The dictionary holds exactly the terms seen in two or more blocks; the others are
     // fingerprints whose look-ups find their block plus rare false candidates.
-    let all: BTreeMap<Vec<u8>, RoaringBitmap> = rt.block_on(reader.terms()).unwrap().into_iter().collect();
+    let all: BTreeMap<Vec<u8>, RoaringBitmap> =
+        rt.block_on(reader.terms()).unwrap().into_iter().collect();
     let rare_max = silt_storage::index::RARE_MAX_BLOCKS as u64;
-    let multi: BTreeMap<Vec<u8>, RoaringBitmap> =
-        expected.iter().filter(|(_, p)| p.len() > rare_max).map(|(t, p)| (t.clone(), p.clone())).collect();
+    let multi: BTreeMap<Vec<u8>, RoaringBitmap> = expected
+        .iter()
+        .filter(|(_, p)| p.len() > rare_max)
+        .map(|(t, p)| (t.clone(), p.clone()))
+        .collect();
     assert_eq!(all, multi);
     let mut false_blocks = 0;
     let mut rare_lookups = 0;
     for (term, postings) in expected.iter().step_by(7) {
-        let got = rt.block_on(reader.lookup(&Term::from_bytes(term.clone()))).unwrap();
+        let got = rt
+            .block_on(reader.lookup(&Term::from_bytes(term.clone())))
+            .unwrap();
         if postings.len() > rare_max {
             assert_eq!(&got, postings, "{}", String::from_utf8_lossy(term));
         } else {
-            assert!(postings.is_subset(&got), "{}", String::from_utf8_lossy(term));
+            assert!(
+                postings.is_subset(&got),
+                "{}",
+                String::from_utf8_lossy(term)
+            );
             false_blocks += got.len() - postings.len();
             rare_lookups += 1;
         }
@@ -126,7 +159,11 @@ fn lookups_equal_brute_force() {
         (false_blocks as f64) < rare_lookups as f64 * per_lookup * 2.0 + 5.0,
         "{false_blocks} false blocks in {rare_lookups} look-ups (expected about {per_lookup:.2} each)"
     );
-    for absent in [Term::message_token("zzzz"), Term::keyword("service", "nope"), Term::from_bytes(vec![])] {
+    for absent in [
+        Term::message_token("zzzz"),
+        Term::keyword("service", "nope"),
+        Term::from_bytes(vec![]),
+    ] {
         assert!(rt.block_on(reader.lookup(&absent)).unwrap().len() <= 1);
     }
 
@@ -135,12 +172,20 @@ fn lookups_equal_brute_force() {
     let rare_blocks = |field: &str| {
         expected
             .iter()
-            .filter(|(t, p)| p.len() <= rare_max && silt_storage::index::split_term(t).unwrap().0 == field)
+            .filter(|(t, p)| {
+                p.len() <= rare_max && silt_storage::index::split_term(t).unwrap().0 == field
+            })
             .fold(RoaringBitmap::new(), |acc, (_, p)| acc | p)
     };
     let union_where = |keep: &dyn Fn(&[u8]) -> bool| {
-        let exact = expected.iter().filter(|(t, _)| keep(t)).fold(RoaringBitmap::new(), |acc, (_, p)| acc | p);
-        let field = expected.keys().find(|t| keep(t)).map(|t| silt_storage::index::split_term(t).unwrap().0.to_string());
+        let exact = expected
+            .iter()
+            .filter(|(t, _)| keep(t))
+            .fold(RoaringBitmap::new(), |acc, (_, p)| acc | p);
+        let field = expected
+            .keys()
+            .find(|t| keep(t))
+            .map(|t| silt_storage::index::split_term(t).unwrap().0.to_string());
         exact | field.map(|f| rare_blocks(&f)).unwrap_or_default()
     };
     let prefix = Term::prefix("message", b"re");
@@ -149,16 +194,25 @@ fn lookups_equal_brute_force() {
         union_where(&|t| t.starts_with(prefix.as_bytes()))
     );
     assert_eq!(
-        rt.block_on(reader.lookup_wildcard("host", "WEB-*")).unwrap(),
+        rt.block_on(reader.lookup_wildcard("host", "WEB-*"))
+            .unwrap(),
         union_where(&|t| t.starts_with(b"host\0web-"))
     );
     assert_eq!(
-        rt.block_on(reader.lookup_regex("service", "svc-[0-2]")).unwrap(),
-        union_where(&|t| [b"service\0svc-0", b"service\0svc-1", b"service\0svc-2"].iter().any(|w| t == &w[..]))
+        rt.block_on(reader.lookup_regex("service", "svc-[0-2]"))
+            .unwrap(),
+        union_where(
+            &|t| [b"service\0svc-0", b"service\0svc-1", b"service\0svc-2"]
+                .iter()
+                .any(|w| t == &w[..])
+        )
     );
     assert_eq!(
-        rt.block_on(reader.lookup_regex("attributes.http.status", "5.*|404")).unwrap(),
-        union_where(&|t| t.starts_with(b"attributes.http.status\05") || t == b"attributes.http.status\0404")
+        rt.block_on(reader.lookup_regex("attributes.http.status", "5.*|404"))
+            .unwrap(),
+        union_where(
+            &|t| t.starts_with(b"attributes.http.status\05") || t == b"attributes.http.status\0404"
+        )
     );
     assert!(rt.block_on(reader.lookup_regex("message", "(")).is_err());
 }
@@ -169,39 +223,74 @@ fn row_selection_reads_exactly_the_blocks_of_a_term() {
     let records = records(7, 5000);
     let written = write_segment(dir.path(), &records, small_options());
     let rt = runtime();
-    let reader = rt.block_on(SegmentReader::open_local(&written.path)).unwrap();
+    let reader = rt
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
     let sorted = read_all(&reader);
     let terms = row_terms(&sorted);
-    let seq = sorted.column_by_name(schema::SEQ).unwrap().as_primitive::<arrow::datatypes::UInt64Type>();
+    let seq = sorted
+        .column_by_name(schema::SEQ)
+        .unwrap()
+        .as_primitive::<arrow::datatypes::UInt64Type>();
 
     let block_rows = small_options().block_rows;
     let postings = brute_postings(&terms, block_rows);
     let total_blocks = sorted.num_rows().div_ceil(block_rows as usize) as u64;
     // A needle, a rare term and a mid-frequency term.
-    let mut by_frequency: Vec<_> = postings.iter().filter(|(_, p)| p.len() < total_blocks / 2).collect();
+    let mut by_frequency: Vec<_> = postings
+        .iter()
+        .filter(|(_, p)| p.len() < total_blocks / 2)
+        .collect();
     by_frequency.sort_by_key(|(t, p)| (p.len(), (*t).clone()));
-    let picks = [by_frequency[0], by_frequency[by_frequency.len() / 2], by_frequency[by_frequency.len() - 1]];
+    let picks = [
+        by_frequency[0],
+        by_frequency[by_frequency.len() / 2],
+        by_frequency[by_frequency.len() - 1],
+    ];
     for (term, _) in picks {
         let term = Term::from_bytes(term.clone());
         let blocks = rt.block_on(reader.lookup(&term)).unwrap();
         assert!(!blocks.is_empty());
-        let selected = rt.block_on(reader.read(Some(&["_seq", "message"]), Some(&blocks))).unwrap();
+        let selected = rt
+            .block_on(reader.read(Some(&["_seq", "message"]), Some(&blocks)))
+            .unwrap();
         let selected_seqs: BTreeSet<u64> = selected
             .iter()
-            .flat_map(|b| b.column_by_name("_seq").unwrap().as_primitive::<arrow::datatypes::UInt64Type>().values().to_vec())
+            .flat_map(|b| {
+                b.column_by_name("_seq")
+                    .unwrap()
+                    .as_primitive::<arrow::datatypes::UInt64Type>()
+                    .values()
+                    .to_vec()
+            })
             .collect();
         let rows_in_blocks: BTreeSet<u64> = (0..sorted.num_rows())
             .filter(|&r| blocks.contains(r as u32 / small_options().block_rows))
             .map(|r| seq.value(r))
             .collect();
-        let matching: BTreeSet<u64> =
-            (0..sorted.num_rows()).filter(|&r| terms[r].contains(term.as_bytes())).map(|r| seq.value(r)).collect();
-        assert_eq!(selected_seqs, rows_in_blocks, "the selection reads exactly the posting blocks");
-        assert!(matching.is_subset(&selected_seqs), "every matching row is selected");
-        assert!(selected_seqs.len() < sorted.num_rows(), "some rows were skipped");
+        let matching: BTreeSet<u64> = (0..sorted.num_rows())
+            .filter(|&r| terms[r].contains(term.as_bytes()))
+            .map(|r| seq.value(r))
+            .collect();
+        assert_eq!(
+            selected_seqs, rows_in_blocks,
+            "the selection reads exactly the posting blocks"
+        );
+        assert!(
+            matching.is_subset(&selected_seqs),
+            "every matching row is selected"
+        );
+        assert!(
+            selected_seqs.len() < sorted.num_rows(),
+            "some rows were skipped"
+        );
     }
     // No blocks: nothing read.
-    assert!(rt.block_on(reader.read(None, Some(&RoaringBitmap::new()))).unwrap().is_empty());
+    assert!(
+        rt.block_on(reader.read(None, Some(&RoaringBitmap::new())))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -210,32 +299,72 @@ fn object_store_needle_fetches_a_small_part_of_the_index() {
     let mut records = records(9, 40_000);
     records[12_345].message = "the needle xq7needle is here".into();
     let written = write_segment(dir.path(), &records, SegmentWriterOptions::default());
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-    let key = written.path.strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned();
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let key = written
+        .path
+        .strip_prefix(dir.path())
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let rt = runtime();
-    let file = rt.block_on(SegmentFile::open_object(store, key.as_str().into())).unwrap();
+    let file = rt
+        .block_on(SegmentFile::open_object(store, key.as_str().into()))
+        .unwrap();
     let reader = rt.block_on(SegmentReader::open(file)).unwrap();
     let index_len = reader.footer().index_length;
     let sections = reader.directory().blocks.len() + reader.directory().filters.len();
-    assert!(sections > 4, "the index should have several sections, has {sections}");
+    assert!(
+        sections > 4,
+        "the index should have several sections, has {sections}"
+    );
 
     let before = reader.bytes_read();
-    let blocks = rt.block_on(reader.lookup(&Term::message_token("xq7needle"))).unwrap();
+    let blocks = rt
+        .block_on(reader.lookup(&Term::message_token("xq7needle")))
+        .unwrap();
     let lookup_bytes = reader.bytes_read() - before;
     assert!(!blocks.is_empty() && blocks.len() <= 2, "{blocks:?}");
-    let largest_block = reader.directory().blocks.iter().map(|b| b.length).max().unwrap();
-    let largest_partition = reader.directory().filters.iter().map(|b| b.length).max().unwrap_or(0);
+    let largest_block = reader
+        .directory()
+        .blocks
+        .iter()
+        .map(|b| b.length)
+        .max()
+        .unwrap();
+    let largest_partition = reader
+        .directory()
+        .filters
+        .iter()
+        .map(|b| b.length)
+        .max()
+        .unwrap_or(0);
     assert!(
         lookup_bytes <= largest_block + largest_partition,
         "a look-up reads one term block and one fingerprint partition ({lookup_bytes} bytes)"
     );
-    assert!(lookup_bytes * 4 < index_len, "needle read {lookup_bytes} of {index_len} index bytes");
+    assert!(
+        lookup_bytes * 4 < index_len,
+        "needle read {lookup_bytes} of {index_len} index bytes"
+    );
 
-    let rows = rt.block_on(reader.read(Some(&["message"]), Some(&blocks))).unwrap();
-    let messages: Vec<String> =
-        rows.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().map(|m| m.unwrap().to_string())).collect();
+    let rows = rt
+        .block_on(reader.read(Some(&["message"]), Some(&blocks)))
+        .unwrap();
+    let messages: Vec<String> = rows
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_string::<i32>()
+                .iter()
+                .map(|m| m.unwrap().to_string())
+        })
+        .collect();
     assert!(messages.iter().any(|m| m.contains("xq7needle")));
-    assert!(reader.bytes_read() < written.bytes / 4, "a needle read most of the file");
+    assert!(
+        reader.bytes_read() < written.bytes / 4,
+        "a needle read most of the file"
+    );
 }
 
 #[test]
@@ -251,20 +380,48 @@ fn long_tokens_and_values_stay_searchable() {
     }];
     let written = write_segment(dir.path(), &records, small_options());
     let rt = runtime();
-    let reader = rt.block_on(SegmentReader::open_local(&written.path)).unwrap();
-    assert_eq!(rt.block_on(reader.lookup(&Term::message_token(&long_token))).unwrap().len(), 1);
-    assert_eq!(rt.block_on(reader.lookup(&Term::attribute("blob", &long_value))).unwrap().len(), 1);
+    let reader = rt
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
+    assert_eq!(
+        rt.block_on(reader.lookup(&Term::message_token(&long_token)))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        rt.block_on(reader.lookup(&Term::attribute("blob", &long_value)))
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(normalize_keyword(&long_value).len() < long_value.len());
 }
 
 #[test]
 fn wrong_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let other = arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Int32, false)]);
-    let batch = RecordBatch::try_new(Arc::new(other), vec![Arc::new(arrow::array::Int32Array::from(vec![1]))]).unwrap();
-    let mut writer = silt_storage::segment::SegmentWriter::new(dir.path().join("x.parquet"), labels(), small_options());
+    let other = arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+        "x",
+        arrow::datatypes::DataType::Int32,
+        false,
+    )]);
+    let batch = RecordBatch::try_new(
+        Arc::new(other),
+        vec![Arc::new(arrow::array::Int32Array::from(vec![1]))],
+    )
+    .unwrap();
+    let mut writer = silt_storage::segment::SegmentWriter::new(
+        dir.path().join("x.parquet"),
+        labels(),
+        small_options(),
+    );
     let err = writer.push(batch).unwrap_err();
     assert!(err.to_string().contains("schema"), "{err}");
-    let empty = silt_storage::segment::SegmentWriter::new(dir.path().join("y.parquet"), labels(), small_options());
+    let empty = silt_storage::segment::SegmentWriter::new(
+        dir.path().join("y.parquet"),
+        labels(),
+        small_options(),
+    );
     assert!(empty.finish().is_err());
 }

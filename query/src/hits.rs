@@ -1,0 +1,461 @@
+//! Newest-first search: hits ordered by (timestamp, _seq) descending, read segment by segment
+//! from the newest and stopped once no older segment can beat the hits held; cursors page on.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::ops::Range;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::interleave_record_batch;
+use datafusion::arrow::datatypes::{Schema, TimestampNanosecondType, UInt64Type};
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::scalar::ScalarValue;
+use roaring::RoaringBitmap;
+use silt_storage::schema::{SEQ, TIMESTAMP};
+use silt_storage::segment::SegmentReader;
+
+use crate::QueryError;
+use crate::pruning::{IndexPredicate, TimeRange, time_blocks};
+use crate::search::{self, STREAM};
+use crate::snapshot::{TableSnapshot, table_schema};
+
+/// Rows a search may scan for its total before reporting a lower bound instead.
+pub const DEFAULT_COUNT_BUDGET_ROWS: u64 = 20_000_000;
+
+/// One page of a search.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub query: String,
+    pub time: TimeRange,
+    pub limit: usize,
+    pub cursor: Option<String>,
+    pub count_budget_rows: u64,
+}
+
+impl SearchRequest {
+    pub fn new(query: impl Into<String>) -> Self {
+        Self {
+            query: query.into(),
+            time: TimeRange::ALL,
+            limit: 100,
+            cursor: None,
+            count_budget_rows: DEFAULT_COUNT_BUDGET_ROWS,
+        }
+    }
+}
+
+/// What a search read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Segments of the tenant, and those whose blocks were read.
+    pub segments_total: usize,
+    pub segments_scanned: usize,
+    /// Posting blocks (pages) in the segments considered, and those read.
+    pub blocks_total: u64,
+    pub blocks_scanned: u64,
+    pub rows_scanned: u64,
+    pub memtable_rows: u64,
+    pub bytes_read: u64,
+}
+
+/// Hits newest first (in the `logs` table schema), the number of matches and where to go on.
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    pub hits: RecordBatch,
+    /// Matching rows in the time range (all pages); a lower bound when `total_exact` is false.
+    pub total: u64,
+    pub total_exact: bool,
+    pub next_cursor: Option<String>,
+    pub stats: SearchStats,
+}
+
+/// Position after the last hit of a page: `(timestamp, _seq)` plus the snapshot's `_seq` mark,
+/// so later pages ignore rows ingested after the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub timestamp: i64,
+    pub seq: u64,
+    pub mark: u64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("v1.{}.{}.{}", self.timestamp, self.seq, self.mark)
+    }
+
+    pub fn decode(text: &str) -> Result<Self, QueryError> {
+        let bad = || QueryError::InvalidCursor(text.chars().take(80).collect());
+        let mut parts = text.strip_prefix("v1.").ok_or_else(bad)?.split('.');
+        let cursor = Cursor {
+            timestamp: parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?,
+            seq: parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?,
+            mark: parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?,
+        };
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(cursor)
+    }
+
+    fn is_before(&self, timestamp: i64, seq: u64) -> bool {
+        (timestamp, seq) < (self.timestamp, self.seq)
+    }
+}
+
+/// Where a candidate hit lives until the final fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Memtable { batch: usize, row: usize },
+    Segment { segment: usize, row: u64 },
+}
+
+type Key = (i64, u64, Source);
+
+/// The filter a search applies to each row: query, time range and snapshot mark.
+pub(crate) fn search_filter(query: &Expr, time: TimeRange, mark: Option<u64>) -> Expr {
+    let mut filter = query.clone();
+    let ts = |v: i64| {
+        lit(ScalarValue::TimestampNanosecond(
+            Some(v),
+            Some("UTC".into()),
+        ))
+    };
+    if time.min != i64::MIN {
+        filter = filter.and(col(TIMESTAMP).gt_eq(ts(time.min)));
+    }
+    if time.max != i64::MAX {
+        filter = filter.and(col(TIMESTAMP).lt_eq(ts(time.max)));
+    }
+    if let Some(mark) = mark {
+        filter = filter.and(col(SEQ).lt_eq(lit(mark)));
+    }
+    filter
+}
+
+/// The rows of a segment that a read of `blocks` returns, in order.
+fn block_row_ranges(reader: &SegmentReader, blocks: Option<&RoaringBitmap>) -> Vec<Range<u64>> {
+    match blocks {
+        None => vec![0..reader.num_rows()],
+        Some(blocks) => {
+            let mut out: Vec<Range<u64>> = Vec::new();
+            for b in blocks {
+                let r = reader.block_rows(b);
+                match out.last_mut() {
+                    Some(last) if last.end == r.start => last.end = r.end,
+                    _ if r.is_empty() => {}
+                    _ => out.push(r),
+                }
+            }
+            out
+        }
+    }
+}
+
+struct Projected {
+    schema: Arc<Schema>,
+    /// Segment columns to read (the projection without `stream`).
+    file_columns: Vec<String>,
+    has_stream: bool,
+    predicate: Arc<dyn PhysicalExpr>,
+}
+
+fn project(filter: &Expr) -> Result<Projected, QueryError> {
+    let mut names: Vec<String> = filter
+        .column_refs()
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    names.extend([TIMESTAMP.to_string(), SEQ.to_string()]);
+    let full = table_schema();
+    let indices: Vec<usize> = (0..full.fields().len())
+        .filter(|&i| names.contains(full.field(i).name()))
+        .collect();
+    let schema = Arc::new(full.project(&indices)?);
+    let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+    let predicate = SessionContext::new().create_physical_expr(filter.clone(), &df_schema)?;
+    let file_columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| n != STREAM)
+        .collect();
+    let has_stream = schema.field_with_name(STREAM).is_ok();
+    Ok(Projected {
+        schema,
+        file_columns,
+        has_stream,
+        predicate,
+    })
+}
+
+fn add_stream(
+    batch: RecordBatch,
+    stream: &str,
+    schema: &Arc<Schema>,
+) -> Result<RecordBatch, QueryError> {
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(datafusion::arrow::array::StringArray::from(
+        vec![stream; batch.num_rows()],
+    )));
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+fn evaluate(
+    predicate: &Arc<dyn PhysicalExpr>,
+    batch: &RecordBatch,
+) -> Result<Vec<usize>, QueryError> {
+    let value = predicate.evaluate(batch)?.into_array(batch.num_rows())?;
+    let mask = value.as_boolean();
+    Ok((0..mask.len())
+        .filter(|&i| mask.is_valid(i) && mask.value(i))
+        .collect())
+}
+
+struct TopK {
+    limit: usize,
+    heap: BinaryHeap<Reverse<Key>>,
+    cursor: Option<Cursor>,
+}
+
+impl TopK {
+    fn offer(&mut self, key: Key) {
+        if self.cursor.is_some_and(|c| !c.is_before(key.0, key.1)) || self.limit == 0 {
+            return;
+        }
+        if self.heap.len() < self.limit {
+            self.heap.push(Reverse(key));
+        } else if self.heap.peek().is_some_and(|Reverse(min)| key > *min) {
+            self.heap.pop();
+            self.heap.push(Reverse(key));
+        }
+    }
+
+    /// The oldest timestamp a new hit must reach, once the page is full.
+    fn floor(&self) -> Option<i64> {
+        (self.heap.len() == self.limit)
+            .then(|| self.heap.peek().map(|Reverse(k)| k.0))
+            .flatten()
+    }
+}
+
+/// Runs one page of a search over `snapshot`.
+pub async fn search(
+    snapshot: &TableSnapshot,
+    request: &SearchRequest,
+) -> Result<SearchResult, QueryError> {
+    let query = search::parse(&request.query)?;
+    let query_expr = search::to_expr(&query);
+    let cursor = request.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let mark = cursor.map(|c| c.mark).or(snapshot.max_seq);
+    let filter = search_filter(&query_expr, request.time, mark);
+    let projected = project(&filter)?;
+    let index = IndexPredicate::from_expr(&query_expr);
+    let mut stats = SearchStats {
+        segments_total: snapshot.segments.len(),
+        ..Default::default()
+    };
+    let mut top = TopK {
+        limit: request.limit,
+        heap: BinaryHeap::new(),
+        cursor,
+    };
+    let mut total = 0u64;
+    let mut total_exact = true;
+
+    // Memtable rows: all candidates.
+    let mut mem_batches = Vec::with_capacity(snapshot.memtable.len());
+    for (i, mem) in snapshot.memtable.iter().enumerate() {
+        let full = mem.with_stream();
+        let batch = full.project(&projected_indices(&projected.schema))?;
+        stats.memtable_rows += batch.num_rows() as u64;
+        let matches = evaluate(&projected.predicate, &batch)?;
+        total += matches.len() as u64;
+        let (ts, seq) = key_columns(&batch);
+        for row in matches {
+            top.offer((
+                ts.value(row),
+                seq.value(row),
+                Source::Memtable { batch: i, row },
+            ));
+        }
+        mem_batches.push(full);
+    }
+
+    // Segments, newest first.
+    let mut order: Vec<usize> = (0..snapshot.segments.len())
+        .filter(|&i| {
+            let e = &snapshot.segments[i];
+            request.time.overlaps(e.min_timestamp, e.max_timestamp)
+                && mark.is_none_or(|m| e.seq.first <= m)
+        })
+        .collect();
+    order.sort_by_key(|&i| {
+        Reverse((
+            snapshot.segments[i].max_timestamp,
+            snapshot.segments[i].seq.last,
+        ))
+    });
+    let mut readers: BTreeMap<usize, SegmentReader> = BTreeMap::new();
+    for i in order {
+        let entry = &snapshot.segments[i];
+        let needed_for_hits = top.floor().is_none_or(|floor| entry.max_timestamp >= floor)
+            && cursor.is_none_or(|c| entry.min_timestamp <= c.timestamp);
+        if !needed_for_hits && stats.rows_scanned >= request.count_budget_rows {
+            total_exact = false;
+            continue;
+        }
+        let reader = snapshot.opener.open(entry).await?.for_query();
+        let posting_blocks = reader.directory().posting_blocks();
+        stats.blocks_total += u64::from(posting_blocks);
+        let mut blocks = index.blocks(&reader).await?;
+        if let Some(by_time) = time_blocks(&reader, request.time) {
+            blocks = Some(match blocks {
+                Some(b) => b & by_time,
+                None => by_time,
+            });
+        }
+        if blocks.as_ref().is_some_and(RoaringBitmap::is_empty) {
+            stats.bytes_read += reader.bytes_read();
+            continue;
+        }
+        stats.segments_scanned += 1;
+        stats.blocks_scanned += blocks
+            .as_ref()
+            .map_or(u64::from(posting_blocks), RoaringBitmap::len);
+        let columns: Vec<&str> = projected.file_columns.iter().map(String::as_str).collect();
+        let batches = reader.read(Some(&columns), blocks.as_ref()).await?;
+        let ranges = block_row_ranges(&reader, blocks.as_ref());
+        let mut rows = ranges.iter().flat_map(|r| r.clone());
+        for batch in batches {
+            stats.rows_scanned += batch.num_rows() as u64;
+            let batch = if projected.has_stream {
+                add_stream(batch, &entry.stream, &projected.schema)?
+            } else {
+                batch
+            };
+            let matches = evaluate(&projected.predicate, &batch)?;
+            total += matches.len() as u64;
+            let row_ids: Vec<u64> = rows.by_ref().take(batch.num_rows()).collect();
+            let (ts, seq) = key_columns(&batch);
+            for row in matches {
+                top.offer((
+                    ts.value(row),
+                    seq.value(row),
+                    Source::Segment {
+                        segment: i,
+                        row: row_ids[row],
+                    },
+                ));
+            }
+        }
+        stats.bytes_read += reader.bytes_read();
+        readers.insert(i, reader);
+    }
+
+    // Fetch the winning rows.
+    let mut keys: Vec<Key> = top.heap.into_iter().map(|Reverse(k)| k).collect();
+    keys.sort_by(|a, b| b.cmp(a));
+    let mut sources: Vec<RecordBatch> = mem_batches;
+    let mut picks: Vec<(usize, usize)> = Vec::with_capacity(keys.len());
+    let mut fetched: BTreeMap<usize, (usize, Vec<u64>)> = BTreeMap::new();
+    for &(_, _, source) in &keys {
+        if let Source::Segment { segment, row } = source {
+            fetched
+                .entry(segment)
+                .or_insert((0, Vec::new()))
+                .1
+                .push(row);
+        }
+    }
+    for (segment, (first_batch, rows)) in fetched.iter_mut() {
+        let reader = &readers[segment];
+        let before = reader.bytes_read();
+        let blocks: RoaringBitmap = rows
+            .iter()
+            .map(|&r| (r / u64::from(reader.directory().block_rows)) as u32)
+            .collect();
+        let batches = reader.read(None, Some(&blocks)).await?;
+        stats.bytes_read += reader.bytes_read() - before;
+        let stream = &snapshot.segments[*segment].stream;
+        let merged = datafusion::arrow::compute::concat_batches(
+            &silt_storage::schema::log_schema(),
+            &batches,
+        )?;
+        *first_batch = sources.len();
+        sources.push(add_stream(merged, stream, &table_schema())?);
+        // Keep the row ids read, to map segment rows to positions.
+        *rows = block_row_ranges(reader, Some(&blocks))
+            .into_iter()
+            .flatten()
+            .collect();
+    }
+    for &(_, _, source) in &keys {
+        match source {
+            Source::Memtable { batch, row } => picks.push((batch, row)),
+            Source::Segment { segment, row } => {
+                let (batch, rows) = &fetched[&segment];
+                let position = rows
+                    .binary_search(&row)
+                    .map_err(|_| QueryError::Internal("hit row not re-read".into()))?;
+                picks.push((*batch, position));
+            }
+        }
+    }
+    let refs: Vec<&RecordBatch> = sources.iter().collect();
+    let hits = if picks.is_empty() {
+        RecordBatch::new_empty(table_schema())
+    } else {
+        interleave_record_batch(&refs, &picks)?
+    };
+    let next_cursor = match (keys.last(), mark) {
+        (Some(&(timestamp, seq, _)), Some(mark)) if keys.len() == request.limit => Some(
+            Cursor {
+                timestamp,
+                seq,
+                mark,
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    Ok(SearchResult {
+        hits,
+        total,
+        total_exact,
+        next_cursor,
+        stats,
+    })
+}
+
+fn projected_indices(schema: &Schema) -> Vec<usize> {
+    let full = table_schema();
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            full.index_of(f.name())
+                .expect("projection of the table schema")
+        })
+        .collect()
+}
+
+fn key_columns(
+    batch: &RecordBatch,
+) -> (
+    &datafusion::arrow::array::PrimitiveArray<TimestampNanosecondType>,
+    &datafusion::arrow::array::PrimitiveArray<UInt64Type>,
+) {
+    let ts = batch
+        .column_by_name(TIMESTAMP)
+        .expect("timestamp is projected")
+        .as_primitive::<TimestampNanosecondType>();
+    let seq = batch
+        .column_by_name(SEQ)
+        .expect("_seq is projected")
+        .as_primitive::<UInt64Type>();
+    (ts, seq)
+}

@@ -1,0 +1,67 @@
+//! A consistent view of one tenant's rows for one query: catalog segments plus memtable batches,
+//! with no row in both, and the `_seq` mark that cursors use to keep later pages stable.
+
+use std::fmt::Debug;
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use silt_storage::StorageError;
+use silt_storage::catalog::SegmentEntry;
+use silt_storage::schema::log_schema;
+use silt_storage::segment::SegmentReader;
+
+use crate::search::STREAM;
+
+/// Opens (and may cache) the reader of a catalog segment.
+#[async_trait]
+pub trait SegmentOpener: Send + Sync + Debug {
+    async fn open(&self, entry: &SegmentEntry) -> Result<Arc<SegmentReader>, StorageError>;
+}
+
+/// Acknowledged rows not yet in a segment, with the stream they were ingested into.
+#[derive(Debug, Clone)]
+pub struct MemBatch {
+    pub stream: Arc<str>,
+    pub batch: RecordBatch,
+}
+
+/// What one query reads. Segments and memtable batches never hold the same row.
+#[derive(Debug, Clone)]
+pub struct TableSnapshot {
+    pub tenant: String,
+    pub segments: Vec<SegmentEntry>,
+    pub memtable: Vec<MemBatch>,
+    pub opener: Arc<dyn SegmentOpener>,
+    /// Largest `_seq` visible; rows ingested later have larger ones.
+    pub max_seq: Option<u64>,
+}
+
+static TABLE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = log_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(STREAM, DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+});
+
+/// The `logs` table: the segment schema plus the virtual `stream` column (last).
+pub fn table_schema() -> SchemaRef {
+    TABLE_SCHEMA.clone()
+}
+
+impl MemBatch {
+    /// The batch with its `stream` column, in the table schema.
+    pub fn with_stream(&self) -> RecordBatch {
+        let stream: ArrayRef = Arc::new(StringArray::from(vec![
+            self.stream.as_ref();
+            self.batch.num_rows()
+        ]));
+        let mut columns = self.batch.columns().to_vec();
+        columns.push(stream);
+        RecordBatch::try_new(table_schema(), columns).expect("memtable batches have the log schema")
+    }
+}

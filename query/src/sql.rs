@@ -1,0 +1,307 @@
+//! SQL and aggregations over one tenant's `logs`: the DataFusion session (Silt's functions, the
+//! `search()` rewrite, the memory budget) and the bucketed aggregations the API offers.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Result as DfResult, ScalarValue, plan_err};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::optimizer::analyzer::{Analyzer, AnalyzerRule};
+use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
+
+use crate::QueryError;
+use crate::pruning::TimeRange;
+use crate::search::{self, Field};
+use crate::snapshot::TableSnapshot;
+use crate::table::LogsTable;
+use crate::udf::{SEARCH, match_udf, search_udf};
+
+/// Rewrites `search('query')` into the expression the search language gives it, before type
+/// coercion, so the term index and DataFusion's pruning see ordinary predicates.
+#[derive(Debug, Default)]
+pub struct SearchRewrite;
+
+fn rewrite_search(expr: Expr) -> DfResult<Transformed<Expr>> {
+    expr.transform_up(|e| match &e {
+        Expr::ScalarFunction(f) if f.name() == SEARCH => match f.args.as_slice() {
+            [
+                Expr::Literal(
+                    ScalarValue::Utf8(Some(text))
+                    | ScalarValue::Utf8View(Some(text))
+                    | ScalarValue::LargeUtf8(Some(text)),
+                    _,
+                ),
+            ] => match search::compile(text) {
+                Ok(rewritten) => Ok(Transformed::yes(rewritten)),
+                Err(e) => plan_err!("search query: {e}"),
+            },
+            _ => plan_err!("search() takes one string literal, e.g. search('level:ERROR timeout')"),
+        },
+        _ => Ok(Transformed::no(e)),
+    })
+}
+
+impl AnalyzerRule for SearchRewrite {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| node.map_expressions(rewrite_search))
+            .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "silt_search_rewrite"
+    }
+}
+
+/// Limits of one query session.
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    /// Memory DataFusion may hold for a query before spilling or failing.
+    pub memory_limit_bytes: usize,
+    pub target_partitions: usize,
+    pub spill_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for QueryOptions {
+    fn default() -> Self {
+        Self {
+            memory_limit_bytes: 512 << 20,
+            target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            spill_dir: None,
+        }
+    }
+}
+
+/// A session whose only table is the snapshot's `logs`.
+pub fn session(
+    snapshot: Arc<TableSnapshot>,
+    options: &QueryOptions,
+    pool: Option<Arc<dyn MemoryPool>>,
+) -> Result<SessionContext, QueryError> {
+    let pool = pool.unwrap_or_else(|| Arc::new(FairSpillPool::new(options.memory_limit_bytes)));
+    let mut runtime = RuntimeEnvBuilder::new().with_memory_pool(pool);
+    if let Some(dir) = &options.spill_dir {
+        runtime = runtime.with_temp_file_path(dir.clone());
+    }
+    let config = SessionConfig::new()
+        .with_target_partitions(options.target_partitions)
+        .with_information_schema(true);
+    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(SearchRewrite)];
+    rules.extend(Analyzer::new().rules);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime.build_arc()?)
+        .with_default_features()
+        .with_analyzer_rules(rules)
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_udf(match_udf().as_ref().clone());
+    ctx.register_udf(search_udf().as_ref().clone());
+    ctx.register_table("logs", Arc::new(LogsTable::new(snapshot)))?;
+    Ok(ctx)
+}
+
+/// Runs one SQL statement over `logs`.
+pub async fn sql(ctx: &SessionContext, text: &str) -> Result<Vec<RecordBatch>, QueryError> {
+    let frame = ctx.sql(text).await?;
+    Ok(frame.collect().await?)
+}
+
+/// What each bucket of an aggregation computes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metric {
+    Count,
+    /// Average / percentile of a numeric attribute (non-numbers are skipped).
+    Avg(String),
+    Percentile(String, f64),
+}
+
+impl Metric {
+    /// `count`, `avg:<attribute>`, `p50:<attribute>`, `p95:…`, `p99:…`.
+    pub fn parse(text: &str) -> Result<Self, QueryError> {
+        let bad = || {
+            QueryError::InvalidRequest(format!(
+                "unknown metric '{text}' (count, avg:KEY, p50:KEY, p95:KEY, p99:KEY)"
+            ))
+        };
+        if text == "count" {
+            return Ok(Metric::Count);
+        }
+        let (kind, key) = text.split_once(':').ok_or_else(bad)?;
+        let key = key.strip_prefix("attributes.").unwrap_or(key).to_string();
+        if key.is_empty() {
+            return Err(bad());
+        }
+        match kind {
+            "avg" => Ok(Metric::Avg(key)),
+            "p50" => Ok(Metric::Percentile(key, 0.5)),
+            "p90" => Ok(Metric::Percentile(key, 0.9)),
+            "p95" => Ok(Metric::Percentile(key, 0.95)),
+            "p99" => Ok(Metric::Percentile(key, 0.99)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// An aggregation request: buckets by time interval and/or a field, newest/biggest first.
+#[derive(Debug, Clone)]
+pub struct AggregateRequest {
+    pub query: String,
+    pub time: TimeRange,
+    /// Field to group by (search-language field names: `level`, `service`, `attributes.k` …).
+    pub group_by: Option<String>,
+    /// Bucket width in nanoseconds.
+    pub interval_ns: Option<i64>,
+    pub metric: Metric,
+    /// Keep the `top` groups with the largest counts (per whole range).
+    pub top: Option<usize>,
+}
+
+/// One bucket: its start time and/or group value, its row count and the metric's value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    pub time: Option<i64>,
+    pub group: Option<String>,
+    pub count: u64,
+    pub value: Option<f64>,
+}
+
+fn field_expr(name: &str) -> Result<Expr, QueryError> {
+    let query = search::parse(&format!("{name}:*"))?;
+    match query {
+        search::Query::Match { field, .. } => Ok(match field {
+            Field::Attribute(key) => {
+                datafusion::functions::core::expr_fn::get_field(col("attributes"), key.as_str())
+            }
+            other => col(other.name()),
+        }),
+        _ => Err(QueryError::InvalidRequest(format!(
+            "cannot group by '{name}'"
+        ))),
+    }
+}
+
+/// Runs an aggregation over `logs` in `ctx`.
+pub async fn aggregate(
+    ctx: &SessionContext,
+    request: &AggregateRequest,
+) -> Result<Vec<Bucket>, QueryError> {
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
+    use datafusion::functions_aggregate::expr_fn::{approx_percentile_cont, avg, count};
+    use datafusion::logical_expr::{cast, expr::Sort};
+
+    let query = search::compile(&request.query)?;
+    let filter = crate::hits::search_filter(&query, request.time, None);
+    let mut frame = ctx.table("logs").await?.filter(filter)?;
+    let mut groups = Vec::new();
+    if let Some(interval) = request.interval_ns {
+        if interval <= 0 {
+            return Err(QueryError::InvalidRequest(
+                "interval must be positive".into(),
+            ));
+        }
+        let bucket = datafusion::functions::datetime::expr_fn::date_bin(
+            lit(ScalarValue::IntervalMonthDayNano(Some(
+                datafusion::arrow::datatypes::IntervalMonthDayNano::new(0, 0, interval),
+            ))),
+            col("timestamp"),
+            lit(ScalarValue::TimestampNanosecond(
+                Some(0),
+                Some("UTC".into()),
+            )),
+        );
+        groups.push(
+            cast(
+                bucket,
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            )
+            .alias("bucket"),
+        );
+    }
+    if let Some(field) = &request.group_by {
+        groups.push(cast(field_expr(field)?, DataType::Utf8).alias("group"));
+    }
+    let numeric = |key: &str| {
+        Expr::TryCast(datafusion::logical_expr::TryCast::new(
+            Box::new(datafusion::functions::core::expr_fn::get_field(
+                col("attributes"),
+                key,
+            )),
+            DataType::Float64,
+        ))
+    };
+    let mut aggs = vec![count(lit(1)).alias("count")];
+    match &request.metric {
+        Metric::Count => {}
+        Metric::Avg(key) => aggs.push(avg(numeric(key)).alias("value")),
+        Metric::Percentile(key, p) => {
+            let sort = Sort::new(numeric(key), true, false);
+            aggs.push(approx_percentile_cont(sort, lit(*p), None).alias("value"));
+        }
+    }
+    frame = frame.aggregate(groups, aggs)?;
+    if let (Some(top), Some(_)) = (request.top, &request.group_by) {
+        if request.interval_ns.is_none() {
+            frame = frame
+                .sort(vec![
+                    col("count").sort(false, false),
+                    col("group").sort(true, true),
+                ])?
+                .limit(0, Some(top))?;
+        }
+    }
+    let batches = frame.collect().await?;
+    let mut buckets = Vec::new();
+    for batch in &batches {
+        let time = batch.column_by_name("bucket").map(|c| {
+            c.as_any()
+                .downcast_ref::<datafusion::arrow::array::TimestampNanosecondArray>()
+                .cloned()
+        });
+        let group = batch.column_by_name("group").map(|c| {
+            c.as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .cloned()
+        });
+        let count = batch.column_by_name("count").and_then(|c| {
+            c.as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .cloned()
+        });
+        let value = batch.column_by_name("value").and_then(|c| {
+            c.as_any()
+                .downcast_ref::<datafusion::arrow::array::Float64Array>()
+                .cloned()
+        });
+        use datafusion::arrow::array::Array;
+        for row in 0..batch.num_rows() {
+            buckets.push(Bucket {
+                time: time
+                    .as_ref()
+                    .and_then(|t| t.as_ref())
+                    .and_then(|t| t.is_valid(row).then(|| t.value(row))),
+                group: group
+                    .as_ref()
+                    .and_then(|g| g.as_ref())
+                    .and_then(|g| g.is_valid(row).then(|| g.value(row).to_string())),
+                count: count.as_ref().map_or(0, |c| c.value(row) as u64),
+                value: value
+                    .as_ref()
+                    .and_then(|v| v.is_valid(row).then(|| v.value(row))),
+            });
+        }
+    }
+    if request.top.is_none() || request.interval_ns.is_some() {
+        buckets.sort_by(|a, b| {
+            a.time
+                .cmp(&b.time)
+                .then_with(|| b.count.cmp(&a.count))
+                .then_with(|| a.group.cmp(&b.group))
+        });
+    }
+    Ok(buckets)
+}

@@ -1,0 +1,293 @@
+//! `silt search` and `silt sql`: queries against a data directory, printed as a table, log
+//! lines, JSON, NDJSON or CSV. Data goes to stdout; messages go to stderr.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use silt_engine::{DEFAULT_TENANT, Engine, EngineOptions};
+use silt_query::{SearchRequest, TimeRange};
+
+use super::DataDirArgs;
+use crate::render;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearchFormat {
+    Table,
+    Json,
+    Ndjson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqlFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    data: DataDirArgs,
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+    /// Only rows newer than this (e.g. 15m, 1h, 7d).
+    #[arg(long, conflicts_with_all = ["from", "to"], value_name = "DURATION")]
+    since: Option<String>,
+    /// Only rows at or after this time (RFC 3339, `YYYY-MM-DD[ HH:MM:SS]` in UTC, or epoch seconds/ms/µs/ns).
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// Only rows before this time.
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// Hits per page, newest first.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Continue after a previous page (its `next_cursor`).
+    #[arg(long)]
+    cursor: Option<String>,
+    #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
+    format: SearchFormat,
+    /// The search (see docs/search.md); empty or `*` matches every row.
+    #[arg(default_value = "")]
+    query: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    data: DataDirArgs,
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    format: SqlFormat,
+    /// One SQL statement over the table `logs`.
+    query: String,
+}
+
+/// Parses `15m`, `1h`, `7d`, `30s`, `2w`, `500ms` into nanoseconds.
+pub fn parse_duration(text: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .with_context(|| format!("invalid duration '{text}' (e.g. 15m, 1h, 7d)"))?;
+    let unit_ns: i64 = match unit {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        "w" => 604_800_000_000_000,
+        _ => bail!("invalid duration '{text}': unit must be ms, s, m, h, d or w"),
+    };
+    n.checked_mul(unit_ns)
+        .with_context(|| format!("duration '{text}' is too long"))
+}
+
+/// Parses a point in time: RFC 3339, `YYYY-MM-DD[ HH:MM:SS[.fff]]` (UTC), or an epoch number
+/// whose magnitude says its unit (seconds, ms, µs or ns).
+pub fn parse_time(text: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return t.timestamp_nanos_opt().context("time out of range");
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return t
+                .and_utc()
+                .timestamp_nanos_opt()
+                .context("time out of range");
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_nanos_opt()
+            .context("time out of range");
+    }
+    if let Ok(n) = text.parse::<i64>() {
+        let abs = n.unsigned_abs();
+        return Ok(match abs {
+            0..=99_999_999_999 => n.saturating_mul(1_000_000_000),
+            100_000_000_000..=99_999_999_999_999 => n.saturating_mul(1_000_000),
+            100_000_000_000_000..=99_999_999_999_999_999 => n.saturating_mul(1_000),
+            _ => n,
+        });
+    }
+    bail!(
+        "invalid time '{text}' (use RFC 3339 like 2026-11-22T10:00:00Z, a date, or epoch seconds)"
+    )
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// Opens the data directory for reading, with a clear message when a server owns it.
+fn open_engine(data: &DataDirArgs) -> anyhow::Result<Engine> {
+    if !data.dir().exists() {
+        bail!(
+            "no data directory at {} (ingest first, or pass --data-dir)",
+            data.dir().display()
+        );
+    }
+    let mut options = EngineOptions::new(data.dir());
+    options.background_flush = false;
+    let (engine, _) = Engine::open(options).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("locked") || text.contains("in use") {
+            anyhow::anyhow!("{text}\nhint: a running server owns this data directory; query it over HTTP instead")
+        } else {
+            anyhow::Error::new(e)
+        }
+    }).with_context(|| format!("cannot open {}", data.dir().display()))?;
+    Ok(engine)
+}
+
+fn time_range(args: &SearchArgs) -> anyhow::Result<TimeRange> {
+    if let Some(since) = &args.since {
+        let now = now_ns();
+        return Ok(TimeRange::from_bounds(
+            Some(now - parse_duration(since)?),
+            None,
+        ));
+    }
+    let from = args.from.as_deref().map(parse_time).transpose()?;
+    let to = args.to.as_deref().map(parse_time).transpose()?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            bail!("--from must be before --to");
+        }
+    }
+    Ok(TimeRange::from_bounds(from, to))
+}
+
+pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
+    let time = time_range(&args)?;
+    let engine = open_engine(&args.data)?;
+    let mut request = SearchRequest::new(args.query.clone());
+    request.time = time;
+    request.limit = args.limit;
+    request.cursor = args.cursor.clone();
+    let started = std::time::Instant::now();
+    let result = super::runtime()?.block_on(engine.search(&args.tenant, &request));
+    let result = match result {
+        Ok(r) => r,
+        Err(e) if e.is_user_error() => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let took = started.elapsed();
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        SearchFormat::Ndjson => {
+            for row in 0..result.hits.num_rows() {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::Value::Object(render::row_object(&result.hits, row, true))
+                )?;
+            }
+        }
+        SearchFormat::Json => {
+            let hits: Vec<_> = (0..result.hits.num_rows())
+                .map(|r| serde_json::Value::Object(render::row_object(&result.hits, r, true)))
+                .collect();
+            let doc = serde_json::json!({
+                "hits": hits,
+                "total": result.total,
+                "total_exact": result.total_exact,
+                "next_cursor": result.next_cursor,
+                "stats": {
+                    "segments": result.stats.segments_scanned,
+                    "segments_total": result.stats.segments_total,
+                    "bytes_read": result.stats.bytes_read,
+                    "took_ms": took.as_secs_f64() * 1000.0,
+                }
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        SearchFormat::Table => render::log_lines(&mut out, &result.hits)?,
+    }
+    out.flush()?;
+    let bound = if result.total_exact { "" } else { "at least " };
+    eprintln!(
+        "{} of {bound}{} hits in {:.1} ms ({} of {} segments read, {} read){}",
+        result.hits.num_rows(),
+        result.total,
+        took.as_secs_f64() * 1000.0,
+        result.stats.segments_scanned,
+        result.stats.segments_total,
+        super::format::bytes(result.stats.bytes_read),
+        result
+            .next_cursor
+            .as_ref()
+            .map_or(String::new(), |c| format!("; more with --cursor {c}")),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
+    let engine = open_engine(&args.data)?;
+    let started = std::time::Instant::now();
+    let runtime = super::runtime()?;
+    let result = runtime.block_on(async {
+        let ctx = engine.query_session(&args.tenant)?;
+        let frame = ctx.sql(&args.query).await?;
+        let schema = frame.schema().as_arrow().clone();
+        let batches = frame.collect().await?;
+        Ok::<_, silt_query::QueryError>((schema, batches))
+    });
+    let (schema, batches) = match result {
+        Ok(r) => r,
+        Err(e) if e.is_user_error() => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        SqlFormat::Csv => render::write_csv(&mut out, &batches, &schema)?,
+        SqlFormat::Json => {
+            let mut data = Vec::with_capacity(rows);
+            for batch in &batches {
+                data.extend(
+                    (0..batch.num_rows())
+                        .map(|r| serde_json::Value::Array(render::row_array(batch, r))),
+                );
+            }
+            let doc = serde_json::json!({"columns": render::columns_json(&schema), "rows": data});
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        SqlFormat::Table => {
+            if batches.is_empty() {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                writeln!(out, "{}", names.join(" | "))?;
+            } else {
+                writeln!(out, "{}", render::table(&batches))?;
+            }
+        }
+    }
+    out.flush()?;
+    if std::io::stderr().is_terminal() || args.format == SqlFormat::Table {
+        eprintln!(
+            "{rows} rows in {:.1} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
