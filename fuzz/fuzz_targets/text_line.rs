@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use silt_engine::parse::{InputFormat, LineParser, ParseOptions, parse_text_line};
+use silt_parse::{InputFormat, LineParser, ParseOptions, parse_text_line};
 
 /// 2024-06-15T12:00:00Z: a fixed "now" keeps runs reproducible.
 const NOW_NS: i64 = 1_718_452_800_000_000_000;
