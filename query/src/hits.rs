@@ -176,7 +176,9 @@ fn project(filter: &Expr) -> Result<Projected, QueryError> {
         .collect();
     let schema = Arc::new(full.project(&indices)?);
     let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-    let predicate = SessionContext::new().create_physical_expr(filter.clone(), &df_schema)?;
+    // One planning context for every search: building a session per call costs milliseconds.
+    static PLANNER: std::sync::LazyLock<SessionContext> = std::sync::LazyLock::new(SessionContext::new);
+    let predicate = PLANNER.create_physical_expr(filter.clone(), &df_schema)?;
     let file_columns: Vec<String> = schema
         .fields()
         .iter()
