@@ -108,3 +108,25 @@ fn explain_plans_show_pruning() {
     assert!(text.contains("segments_pruned_by_index=3"), "{text}");
     assert!(text.contains("segment_bytes_read="), "{text}");
 }
+
+#[test]
+fn newest_first_limit_skips_older_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sql = "SELECT timestamp, message FROM logs ORDER BY timestamp DESC LIMIT 5";
+    let batches = rt.block_on(engine.sql("t", sql)).unwrap();
+    let ts: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<arrow::datatypes::TimestampNanosecondType>().values().to_vec())
+        .collect();
+    let last_flushed = BASE + 3 * HOUR + 1999 * 1_000_000_000;
+    assert_eq!(ts, vec![BASE + 5 * HOUR, last_flushed, last_flushed - 1_000_000_000, last_flushed - 2_000_000_000, last_flushed - 3_000_000_000]);
+    let analyzed = rt.block_on(engine.sql("t", &format!("EXPLAIN ANALYZE {sql}"))).unwrap();
+    let text: String = analyzed.iter().map(|b| b.column(1).as_string::<i32>().iter().flatten().collect::<Vec<_>>().join("\n")).collect();
+    assert!(text.contains("DynamicFilter"), "TopK's filter reaches the scan: {text}");
+    // 4 segments of 2 row groups: the older ones are skipped once the newest fill the top 5.
+    let pruned = text.split("row_groups_pruned_statistics=8 total → ").nth(1).expect("row group pruning metric");
+    let matched: u32 = pruned.split(' ').next().unwrap().parse().unwrap();
+    assert!(matched <= 4, "{matched} of 8 row groups read: {text}");
+}

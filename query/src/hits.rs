@@ -109,9 +109,15 @@ impl Cursor {
 /// Where a candidate hit lives until the final fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Source {
-    Memtable { batch: usize, row: usize },
+    /// A row of a batch already read in full (memtable, or a segment with few candidates).
+    Held { batch: usize, row: usize },
+    /// A row of a segment, fetched in full only if it makes the page.
     Segment { segment: usize, row: u64 },
 }
+
+/// Segments with at most this many candidate blocks are read in full in one pass (a needle
+/// costs one read, not a filter read and a fetch).
+const ONE_PASS_MAX_BLOCKS: u64 = 8;
 
 type Key = (i64, u64, Source);
 
@@ -155,6 +161,9 @@ fn block_row_ranges(reader: &SegmentReader, blocks: Option<&RoaringBitmap>) -> V
     }
 }
 
+/// One planning context for every search: building a session per call costs milliseconds.
+static PLANNER: std::sync::LazyLock<SessionContext> = std::sync::LazyLock::new(SessionContext::new);
+
 struct Projected {
     schema: Arc<Schema>,
     /// Segment columns to read (the projection without `stream`).
@@ -176,8 +185,6 @@ fn project(filter: &Expr) -> Result<Projected, QueryError> {
         .collect();
     let schema = Arc::new(full.project(&indices)?);
     let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-    // One planning context for every search: building a session per call costs milliseconds.
-    static PLANNER: std::sync::LazyLock<SessionContext> = std::sync::LazyLock::new(SessionContext::new);
     let predicate = PLANNER.create_physical_expr(filter.clone(), &df_schema)?;
     let file_columns: Vec<String> = schema
         .fields()
@@ -255,6 +262,7 @@ pub async fn search(
     let mark = cursor.map(|c| c.mark).or(snapshot.max_seq);
     let filter = search_filter(&query_expr, request.time, mark);
     let projected = project(&filter)?;
+    let full_predicate = PLANNER.create_physical_expr(filter.clone(), &DFSchema::try_from(table_schema().as_ref().clone())?)?;
     let index = IndexPredicate::from_expr(&query_expr);
     let mut stats = SearchStats {
         segments_total: snapshot.segments.len(),
@@ -269,7 +277,8 @@ pub async fn search(
     let mut total_exact = true;
 
     // Memtable rows: all candidates.
-    let mut mem_batches = Vec::with_capacity(snapshot.memtable.len());
+    // Batches read in full: the memtable's first, then one-pass segment reads.
+    let mut held: Vec<RecordBatch> = Vec::with_capacity(snapshot.memtable.len());
     for (i, mem) in snapshot.memtable.iter().enumerate() {
         let full = mem.with_stream();
         let batch = full.project(&projected_indices(&projected.schema))?;
@@ -281,10 +290,10 @@ pub async fn search(
             top.offer((
                 ts.value(row),
                 seq.value(row),
-                Source::Memtable { batch: i, row },
+                Source::Held { batch: i, row },
             ));
         }
-        mem_batches.push(full);
+        held.push(full);
     }
 
     // Segments, newest first.
@@ -328,12 +337,28 @@ pub async fn search(
         stats.blocks_scanned += blocks
             .as_ref()
             .map_or(u64::from(posting_blocks), RoaringBitmap::len);
+        let one_pass = blocks.as_ref().is_some_and(|b| b.len() <= ONE_PASS_MAX_BLOCKS);
         let columns: Vec<&str> = projected.file_columns.iter().map(String::as_str).collect();
-        let batches = reader.read(Some(&columns), blocks.as_ref()).await?;
+        let batches = reader.read((!one_pass).then_some(columns.as_slice()), blocks.as_ref()).await?;
         let ranges = block_row_ranges(&reader, blocks.as_ref());
         let mut rows = ranges.iter().flat_map(|r| r.clone());
         for batch in batches {
             stats.rows_scanned += batch.num_rows() as u64;
+            if one_pass {
+                let batch = add_stream(batch, &entry.stream, &table_schema())?;
+                let matches = evaluate(&full_predicate, &batch)?;
+                total += matches.len() as u64;
+                if matches.is_empty() {
+                    continue;
+                }
+                let (ts, seq) = key_columns(&batch);
+                let index = held.len();
+                for row in matches {
+                    top.offer((ts.value(row), seq.value(row), Source::Held { batch: index, row }));
+                }
+                held.push(batch);
+                continue;
+            }
             let batch = if projected.has_stream {
                 add_stream(batch, &entry.stream, &projected.schema)?
             } else {
@@ -361,7 +386,7 @@ pub async fn search(
     // Fetch the winning rows.
     let mut keys: Vec<Key> = top.heap.into_iter().map(|Reverse(k)| k).collect();
     keys.sort_by(|a, b| b.cmp(a));
-    let mut sources: Vec<RecordBatch> = mem_batches;
+    let mut sources: Vec<RecordBatch> = held;
     let mut picks: Vec<(usize, usize)> = Vec::with_capacity(keys.len());
     let mut fetched: BTreeMap<usize, (usize, Vec<u64>)> = BTreeMap::new();
     for &(_, _, source) in &keys {
@@ -397,7 +422,7 @@ pub async fn search(
     }
     for &(_, _, source) in &keys {
         match source {
-            Source::Memtable { batch, row } => picks.push((batch, row)),
+            Source::Held { batch, row } => picks.push((batch, row)),
             Source::Segment { segment, row } => {
                 let (batch, rows) = &fetched[&segment];
                 let position = rows
