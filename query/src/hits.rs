@@ -115,9 +115,9 @@ enum Source {
     Segment { segment: usize, row: u64 },
 }
 
-/// Segments with at most this many candidate blocks are read in full in one pass (a needle
-/// costs one read, not a filter read and a fetch).
-const ONE_PASS_MAX_BLOCKS: u64 = 8;
+/// A segment with this few candidate blocks is read in full in one pass (a needle costs one
+/// read, not a filter read and a fetch). More, and false-positive blocks would cost all columns.
+const ONE_PASS_MAX_BLOCKS: u64 = 1;
 
 type Key = (i64, u64, Source);
 
@@ -311,78 +311,45 @@ pub async fn search(
         ))
     });
     let mut readers: BTreeMap<usize, SegmentReader> = BTreeMap::new();
-    for i in order {
-        let entry = &snapshot.segments[i];
-        let needed_for_hits = top.floor().is_none_or(|floor| entry.max_timestamp >= floor)
-            && cursor.is_none_or(|c| entry.min_timestamp <= c.timestamp);
-        if !needed_for_hits && stats.rows_scanned >= request.count_budget_rows {
-            total_exact = false;
-            continue;
-        }
-        let reader = snapshot.opener.open(entry).await?.for_query();
-        let posting_blocks = reader.directory().posting_blocks();
-        stats.blocks_total += u64::from(posting_blocks);
-        let mut blocks = index.blocks(&reader).await?;
-        if let Some(by_time) = time_blocks(&reader, request.time) {
-            blocks = Some(match blocks {
-                Some(b) => b & by_time,
-                None => by_time,
-            });
-        }
-        if blocks.as_ref().is_some_and(RoaringBitmap::is_empty) {
-            stats.bytes_read += reader.bytes_read();
-            continue;
-        }
-        stats.segments_scanned += 1;
-        stats.blocks_scanned += blocks
-            .as_ref()
-            .map_or(u64::from(posting_blocks), RoaringBitmap::len);
-        let one_pass = blocks.as_ref().is_some_and(|b| b.len() <= ONE_PASS_MAX_BLOCKS);
-        let columns: Vec<&str> = projected.file_columns.iter().map(String::as_str).collect();
-        let batches = reader.read((!one_pass).then_some(columns.as_slice()), blocks.as_ref()).await?;
-        let ranges = block_row_ranges(&reader, blocks.as_ref());
-        let mut rows = ranges.iter().flat_map(|r| r.clone());
-        for batch in batches {
-            stats.rows_scanned += batch.num_rows() as u64;
-            if one_pass {
-                let batch = add_stream(batch, &entry.stream, &table_schema())?;
-                let matches = evaluate(&full_predicate, &batch)?;
-                total += matches.len() as u64;
-                if matches.is_empty() {
-                    continue;
-                }
-                let (ts, seq) = key_columns(&batch);
-                let index = held.len();
-                for row in matches {
-                    top.offer((ts.value(row), seq.value(row), Source::Held { batch: index, row }));
-                }
-                held.push(batch);
+    let ctx = ScanContext { snapshot, time: request.time, index: &index, projected: &projected, full_predicate: &full_predicate };
+    let mut pending = order.into_iter().peekable();
+    while pending.peek().is_some() {
+        // Up to SEGMENT_PARALLELISM segments at a time, each still needed for the page (or
+        // for the count, within its budget).
+        let mut wave = Vec::with_capacity(SEGMENT_PARALLELISM);
+        while wave.len() < SEGMENT_PARALLELISM {
+            let Some(i) = pending.next() else { break };
+            let entry = &snapshot.segments[i];
+            let needed_for_hits = top.floor().is_none_or(|floor| entry.max_timestamp >= floor)
+                && cursor.is_none_or(|c| entry.min_timestamp <= c.timestamp);
+            if !needed_for_hits && stats.rows_scanned >= request.count_budget_rows {
+                total_exact = false;
                 continue;
             }
-            let batch = if projected.has_stream {
-                add_stream(batch, &entry.stream, &projected.schema)?
-            } else {
-                batch
-            };
-            let matches = evaluate(&projected.predicate, &batch)?;
-            total += matches.len() as u64;
-            let row_ids: Vec<u64> = rows.by_ref().take(batch.num_rows()).collect();
-            let (ts, seq) = key_columns(&batch);
-            for row in matches {
-                top.offer((
-                    ts.value(row),
-                    seq.value(row),
-                    Source::Segment {
-                        segment: i,
-                        row: row_ids[row],
-                    },
-                ));
-            }
+            wave.push(scan_segment(&ctx, i));
         }
-        stats.bytes_read += reader.bytes_read();
-        readers.insert(i, reader);
+        for scan in futures::future::try_join_all(wave).await? {
+            stats.blocks_total += scan.blocks_total;
+            if scan.blocks_scanned == 0 {
+                stats.bytes_read += scan.reader.bytes_read();
+                continue;
+            }
+            stats.segments_scanned += 1;
+            stats.blocks_scanned += scan.blocks_scanned;
+            stats.rows_scanned += scan.rows_scanned;
+            total += scan.total;
+            let base = held.len();
+            held.extend(scan.held);
+            for (ts, seq, source) in scan.matches {
+                let source = match source {
+                    Source::Held { batch, row } => Source::Held { batch: base + batch, row },
+                    other => other,
+                };
+                top.offer((ts, seq, source));
+            }
+            readers.insert(scan.segment, scan.reader);
+        }
     }
-
     // Fetch the winning rows.
     let mut keys: Vec<Key> = top.heap.into_iter().map(|Reverse(k)| k).collect();
     keys.sort_by(|a, b| b.cmp(a));
@@ -400,13 +367,11 @@ pub async fn search(
     }
     for (segment, (first_batch, rows)) in fetched.iter_mut() {
         let reader = &readers[segment];
-        let before = reader.bytes_read();
         let blocks: RoaringBitmap = rows
             .iter()
             .map(|&r| (r / u64::from(reader.directory().block_rows)) as u32)
             .collect();
         let batches = reader.read(None, Some(&blocks)).await?;
-        stats.bytes_read += reader.bytes_read() - before;
         let stream = &snapshot.segments[*segment].stream;
         let merged = datafusion::arrow::compute::concat_batches(
             &silt_storage::schema::log_schema(),
@@ -432,6 +397,7 @@ pub async fn search(
             }
         }
     }
+    stats.bytes_read += readers.values().map(SegmentReader::bytes_read).sum::<u64>();
     let refs: Vec<&RecordBatch> = sources.iter().collect();
     let hits = if picks.is_empty() {
         RecordBatch::new_empty(table_schema())
@@ -456,6 +422,88 @@ pub async fn search(
         next_cursor,
         stats,
     })
+}
+
+/// Segments scanned at once: the machines Silt runs on have few cores, and each scan decodes.
+const SEGMENT_PARALLELISM: usize = 2;
+
+struct ScanContext<'a> {
+    snapshot: &'a TableSnapshot,
+    time: TimeRange,
+    index: &'a IndexPredicate,
+    projected: &'a Projected,
+    full_predicate: &'a Arc<dyn PhysicalExpr>,
+}
+
+/// What one segment's scan found: candidate hits (rows matching the filter) and its costs.
+struct SegmentScan {
+    segment: usize,
+    reader: SegmentReader,
+    blocks_total: u64,
+    blocks_scanned: u64,
+    rows_scanned: u64,
+    total: u64,
+    matches: Vec<Key>,
+    held: Vec<RecordBatch>,
+}
+
+/// Reads a segment's candidate blocks (index ∩ time) and filters them.
+async fn scan_segment(ctx: &ScanContext<'_>, i: usize) -> Result<SegmentScan, QueryError> {
+    let entry = &ctx.snapshot.segments[i];
+    let reader = ctx.snapshot.opener.open(entry).await?.for_query();
+    let posting_blocks = u64::from(reader.directory().posting_blocks());
+    let mut scan = SegmentScan {
+        segment: i,
+        reader,
+        blocks_total: posting_blocks,
+        blocks_scanned: 0,
+        rows_scanned: 0,
+        total: 0,
+        matches: Vec::new(),
+        held: Vec::new(),
+    };
+    let reader = &scan.reader;
+    let mut blocks = ctx.index.blocks(reader).await?;
+    if let Some(by_time) = time_blocks(reader, ctx.time) {
+        blocks = Some(match blocks {
+            Some(b) => b & by_time,
+            None => by_time,
+        });
+    }
+    if blocks.as_ref().is_some_and(RoaringBitmap::is_empty) {
+        return Ok(scan);
+    }
+    scan.blocks_scanned = blocks.as_ref().map_or(posting_blocks, RoaringBitmap::len);
+    let one_pass = blocks.as_ref().is_some_and(|b| b.len() <= ONE_PASS_MAX_BLOCKS);
+    let columns: Vec<&str> = ctx.projected.file_columns.iter().map(String::as_str).collect();
+    let batches = reader.read((!one_pass).then_some(columns.as_slice()), blocks.as_ref()).await?;
+    let ranges = block_row_ranges(reader, blocks.as_ref());
+    let mut rows = ranges.iter().flat_map(|r| r.clone());
+    for batch in batches {
+        scan.rows_scanned += batch.num_rows() as u64;
+        if one_pass {
+            let batch = add_stream(batch, &entry.stream, &table_schema())?;
+            let matches = evaluate(ctx.full_predicate, &batch)?;
+            scan.total += matches.len() as u64;
+            if matches.is_empty() {
+                continue;
+            }
+            let (ts, seq) = key_columns(&batch);
+            let index = scan.held.len();
+            scan.matches.extend(matches.into_iter().map(|row| (ts.value(row), seq.value(row), Source::Held { batch: index, row })));
+            scan.held.push(batch);
+            continue;
+        }
+        let batch = if ctx.projected.has_stream { add_stream(batch, &entry.stream, &ctx.projected.schema)? } else { batch };
+        let matches = evaluate(&ctx.projected.predicate, &batch)?;
+        scan.total += matches.len() as u64;
+        let row_ids: Vec<u64> = rows.by_ref().take(batch.num_rows()).collect();
+        let (ts, seq) = key_columns(&batch);
+        scan.matches.extend(
+            matches.into_iter().map(|row| (ts.value(row), seq.value(row), Source::Segment { segment: i, row: row_ids[row] })),
+        );
+    }
+    Ok(scan)
 }
 
 fn projected_indices(schema: &Schema) -> Vec<usize> {

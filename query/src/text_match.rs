@@ -109,9 +109,12 @@ impl MatchPattern {
             .find(|t| matches!(t, TokenPattern::Exact(_)))
         {
             if text.is_ascii() {
-                if memchr::memmem::find(lower_ascii(text, &mut scratch.lower), first.as_bytes())
-                    .is_none()
-                {
+                if scratch.finder.as_ref().is_none_or(|(t, _)| t != first) {
+                    let finder = memchr::memmem::Finder::new(first.as_bytes()).into_owned();
+                    scratch.finder = Some((first.clone(), finder));
+                }
+                let (_, finder) = scratch.finder.as_ref().expect("set above");
+                if finder.find(lower_ascii(text, &mut scratch.lower)).is_none() {
                     return false;
                 }
             }
@@ -147,6 +150,8 @@ fn lower_ascii<'a>(text: &str, buf: &'a mut Vec<u8>) -> &'a [u8] {
 /// Reusable buffers for [`MatchPattern::matches`].
 #[derive(Default)]
 pub struct MatchScratch {
+    /// The substring searcher of the pattern's first exact token, built once per pattern.
+    finder: Option<(String, memchr::memmem::Finder<'static>)>,
     token: String,
     lower: Vec<u8>,
     window: Vec<String>,

@@ -19,6 +19,7 @@ const NEEDLE_21: &str = "xqzneedletwentyone";
 const SPAN_SECS: i64 = 7200;
 const WARM_RUNS: usize = 9;
 
+
 enum Job {
     Search(SearchRequest),
     Aggregate(AggregateRequest),
@@ -139,7 +140,9 @@ fn main() {
     println!("{lines} lines; ClickHouse / DuckDB reference (issue 4, this machine): ms warm");
     println!("{:<40} {:>10} {:>12} {:>10} {:>12} {:>8}  {}", "query", "warm ms", "warm read", "cold ms", "cold read", "rows", "CH / DuckDB ms");
     let mut cold_dropped = true;
-    for (name, job, reference) in &jobs {
+    // SILT_BENCH_ONLY=needle runs only the queries whose name contains it (for profiling).
+    let only = std::env::var("SILT_BENCH_ONLY").unwrap_or_default();
+    for (name, job, reference) in jobs.iter().filter(|(name, _, _)| name.contains(only.as_str())) {
         cold_dropped &= drop_page_cache();
         let engine = open();
         let (cold_ms, _, cold_bytes) = run(&rt, &engine, job);

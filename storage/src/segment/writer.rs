@@ -321,6 +321,10 @@ fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> 
     for column in [schema::MESSAGE, schema::TRACE_ID, schema::SPAN_ID] {
         props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
+    // Attribute values mix ids with enums; their dictionary grows to the 1 MiB limit in every
+    // row group, and a needle read would have to load it for one page of values.
+    let values = ColumnPath::new(vec![schema::ATTRIBUTES.into(), "entries".into(), "value".into()]);
+    props = props.set_column_dictionary_enabled(values, false);
     props.build()
 }
 
