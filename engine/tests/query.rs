@@ -611,3 +611,21 @@ fn aggregations_count_like_brute_force() {
         "{buckets:?} vs {avg}"
     );
 }
+
+#[test]
+fn sql_search_with_attributes_under_or_resolves_its_columns() {
+    // Found by the differential test: the rewritten expression's `attributes` column was left
+    // unqualified and an optimizer rule saw it next to `logs.attributes`.
+    let f = fixture(8, 600);
+    let q = Q::And(
+        Box::new(Q::LevelAtLeast("WARN".into())),
+        Box::new(Q::Or(Box::new(Q::Level("warn".into())), Box::new(Q::Status("200".into())))),
+    );
+    let sql = format!(
+        "SELECT timestamp, _seq FROM logs WHERE search('{}') AND timestamp >= to_timestamp_nanos(0) ORDER BY timestamp DESC, _seq DESC",
+        q.text()
+    );
+    let batches = f.rt.block_on(f.engine.sql("t1", &sql)).unwrap();
+    let got: Vec<(i64, u64)> = batches.iter().flat_map(keys).collect();
+    assert_eq!(got, expected(&f, &q, TimeRange::ALL));
+}

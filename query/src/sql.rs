@@ -26,7 +26,23 @@ use crate::udf::{SEARCH, match_udf, search_udf};
 #[derive(Debug, Default)]
 pub struct SearchRewrite;
 
-fn rewrite_search(expr: Expr) -> DfResult<Transformed<Expr>> {
+/// Qualifies the columns of a compiled search with the table they resolve to in `schema` (the
+/// node's input), so optimizer rules never see `attributes` next to `logs.attributes`.
+fn qualify(expr: Expr, schema: Option<&datafusion::common::DFSchema>) -> DfResult<Expr> {
+    let Some(schema) = schema else { return Ok(expr) };
+    expr.transform_up(|e| match &e {
+        Expr::Column(c) if c.relation.is_none() => match schema.qualified_field_with_unqualified_name(&c.name) {
+            Ok((Some(qualifier), _)) => {
+                Ok(Transformed::yes(Expr::Column(datafusion::common::Column::new(Some(qualifier.clone()), c.name.clone()))))
+            }
+            _ => Ok(Transformed::no(e)),
+        },
+        _ => Ok(Transformed::no(e)),
+    })
+    .map(|t| t.data)
+}
+
+fn rewrite_search(expr: Expr, schema: Option<&datafusion::common::DFSchema>) -> DfResult<Transformed<Expr>> {
     expr.transform_up(|e| match &e {
         Expr::ScalarFunction(f) if f.name() == SEARCH => match f.args.as_slice() {
             [
@@ -37,7 +53,7 @@ fn rewrite_search(expr: Expr) -> DfResult<Transformed<Expr>> {
                     _,
                 ),
             ] => match search::compile(text) {
-                Ok(rewritten) => Ok(Transformed::yes(rewritten)),
+                Ok(rewritten) => Ok(Transformed::yes(qualify(rewritten, schema)?)),
                 Err(e) => plan_err!("search query: {e}"),
             },
             _ => plan_err!("search() takes one string literal, e.g. search('level:ERROR timeout')"),
@@ -48,8 +64,11 @@ fn rewrite_search(expr: Expr) -> DfResult<Transformed<Expr>> {
 
 impl AnalyzerRule for SearchRewrite {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| node.map_expressions(rewrite_search))
-            .map(|t| t.data)
+        plan.transform_up_with_subqueries(|node| {
+            let input = node.inputs().first().map(|i| i.schema().clone());
+            node.map_expressions(|e| rewrite_search(e, input.as_deref()))
+        })
+        .map(|t| t.data)
     }
 
     fn name(&self) -> &str {
