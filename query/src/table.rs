@@ -169,7 +169,11 @@ impl TableProvider for LogsTable {
                 .build();
             let mut source = ParquetSource::new(table_schema)
                 .with_parquet_file_reader_factory(Arc::new(SegmentReaderFactory))
-                .with_enable_page_index(true);
+                .with_enable_page_index(true)
+                // Late materialisation: filter columns are decoded first, the rest only for
+                // the rows that pass (most log filters keep a small fraction).
+                .with_pushdown_filters(true)
+                .with_reorder_filters(true);
             if let Some(predicate) = conjunction(filters.iter().cloned()) {
                 let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
                 source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
