@@ -299,14 +299,7 @@ impl Engine {
 
     /// Flushes every tenant's memtable to segments now and truncates the WALs.
     pub fn flush_all(&self) -> Result<()> {
-        let tenants: Vec<_> = self
-            .shared
-            .tenants
-            .read()
-            .expect("tenants lock")
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.shared.tenant_list();
         for t in tenants {
             self.shared.flush_tenant(&t)?;
         }
@@ -315,14 +308,7 @@ impl Engine {
 
     /// Rows of `tenant` acknowledged but not yet in a segment.
     pub fn memtable_rows(&self, tenant: &str) -> usize {
-        let Some(t) = self
-            .shared
-            .tenants
-            .read()
-            .expect("tenants lock")
-            .get(tenant)
-            .cloned()
-        else {
+        let Some(t) = self.shared.known_tenant(tenant) else {
             return 0;
         };
         let memory = t.memory.lock().expect("memtable lock");
@@ -352,9 +338,28 @@ impl Drop for Engine {
 }
 
 impl Shared {
+    /// Every open tenant, taken out of the map so its lock is not held while they are used.
+    fn tenant_list(&self) -> Vec<Arc<Tenant>> {
+        self.tenants
+            .read()
+            .expect("tenants lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// An open tenant, without opening it.
+    fn known_tenant(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.tenants
+            .read()
+            .expect("tenants lock")
+            .get(name)
+            .cloned()
+    }
+
     fn tenant(&self, name: &str) -> Result<Arc<Tenant>> {
-        if let Some(t) = self.tenants.read().expect("tenants lock").get(name) {
-            return Ok(t.clone());
+        if let Some(t) = self.known_tenant(name) {
+            return Ok(t);
         }
         let mut report = OpenReport::default();
         self.open_tenant(name, &mut report)
@@ -406,13 +411,7 @@ impl Shared {
     }
 
     fn memtable_bytes(&self) -> usize {
-        let tenants: Vec<_> = self
-            .tenants
-            .read()
-            .expect("tenants lock")
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.tenant_list();
         tenants
             .iter()
             .map(|t| {
@@ -449,13 +448,7 @@ impl Shared {
                 .expect("wake lock")
                 .0;
             drop(guard);
-            let tenants: Vec<_> = self
-                .tenants
-                .read()
-                .expect("tenants lock")
-                .values()
-                .cloned()
-                .collect();
+            let tenants = self.tenant_list();
             // When the memtables still filling (not those being flushed) hold more than half the
             // memory limit, the largest is flushed even below its own threshold.
             let active: Vec<usize> = tenants

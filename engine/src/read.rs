@@ -81,12 +81,7 @@ impl Engine {
     /// no rows.
     pub fn snapshot(&self, tenant: &str) -> TableSnapshot {
         let shared = &self.shared;
-        let tenant_state = shared
-            .tenants
-            .read()
-            .expect("tenants lock")
-            .get(tenant)
-            .cloned();
+        let tenant_state = shared.known_tenant(tenant);
         let (memtable, catalog, max_seq) = match &tenant_state {
             Some(t) => {
                 // The catalog is read under the memtable lock: a flush commits its segments

@@ -32,7 +32,15 @@ fn engine(dir: &std::path::Path) -> Engine {
     }
     engine.flush_all().unwrap();
     engine
-        .ingest("t", "app", &[LogRecord { timestamp: Some(BASE + 5 * HOUR), message: "fresh row".into(), ..Default::default() }])
+        .ingest(
+            "t",
+            "app",
+            &[LogRecord {
+                timestamp: Some(BASE + 5 * HOUR),
+                message: "fresh row".into(),
+                ..Default::default()
+            }],
+        )
         .unwrap();
     engine
 }
@@ -47,7 +55,11 @@ fn normalize(plan: &str, dir: &std::path::Path) -> String {
             if i > 0 {
                 cleaned.push_str("<segment>.parquet");
             }
-            let cut = if i + 1 < line.split(".parquet").count() { part.rfind('/').map_or(part.len(), |p| p + 1) } else { part.len() };
+            let cut = if i + 1 < line.split(".parquet").count() {
+                part.rfind('/').map_or(part.len(), |p| p + 1)
+            } else {
+                part.len()
+            };
             cleaned.push_str(&part[..cut]);
         }
         out.push_str(cleaned.trim_end());
@@ -57,7 +69,9 @@ fn normalize(plan: &str, dir: &std::path::Path) -> String {
 }
 
 fn explain(engine: &Engine, rt: &tokio::runtime::Runtime, sql: &str) -> String {
-    let batches: Vec<RecordBatch> = rt.block_on(engine.sql("t", &format!("EXPLAIN {sql}"))).unwrap();
+    let batches: Vec<RecordBatch> = rt
+        .block_on(engine.sql("t", &format!("EXPLAIN {sql}")))
+        .unwrap();
     let mut out = String::new();
     for b in &batches {
         let kind = b.column(0).as_string::<i32>();
@@ -72,20 +86,30 @@ fn explain(engine: &Engine, rt: &tokio::runtime::Runtime, sql: &str) -> String {
 }
 
 fn check(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.txt"));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.txt"));
     if std::env::var_os("SILT_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} missing: run with SILT_UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(actual, expected, "plan for {name} changed (SILT_UPDATE_GOLDEN=1 to accept)");
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with SILT_UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(
+        actual, expected,
+        "plan for {name} changed (SILT_UPDATE_GOLDEN=1 to accept)"
+    );
 }
 
 #[test]
 fn explain_plans_show_pruning() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let cases = [
         ("trace_id_search", format!("SELECT timestamp, message FROM logs WHERE search('trace_id:{:032x}')", 2 * 10_000 + 777)),
         (
@@ -104,7 +128,17 @@ fn explain_plans_show_pruning() {
     let batches = rt
         .block_on(engine.sql("t", &format!("EXPLAIN ANALYZE {}", cases[0].1)))
         .unwrap();
-    let text: String = batches.iter().map(|b| b.column(1).as_string::<i32>().iter().flatten().collect::<Vec<_>>().join("\n")).collect();
+    let text: String = batches
+        .iter()
+        .map(|b| {
+            b.column(1)
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
     assert!(text.contains("segments_pruned_by_index=3"), "{text}");
     assert!(text.contains("segment_bytes_read="), "{text}");
 }
@@ -113,20 +147,56 @@ fn explain_plans_show_pruning() {
 fn newest_first_limit_skips_older_segments() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let sql = "SELECT timestamp, message FROM logs ORDER BY timestamp DESC LIMIT 5";
     let batches = rt.block_on(engine.sql("t", sql)).unwrap();
     let ts: Vec<i64> = batches
         .iter()
-        .flat_map(|b| b.column(0).as_primitive::<arrow::datatypes::TimestampNanosecondType>().values().to_vec())
+        .flat_map(|b| {
+            b.column(0)
+                .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+                .values()
+                .to_vec()
+        })
         .collect();
     let last_flushed = BASE + 3 * HOUR + 1999 * 1_000_000_000;
-    assert_eq!(ts, vec![BASE + 5 * HOUR, last_flushed, last_flushed - 1_000_000_000, last_flushed - 2_000_000_000, last_flushed - 3_000_000_000]);
-    let analyzed = rt.block_on(engine.sql("t", &format!("EXPLAIN ANALYZE {sql}"))).unwrap();
-    let text: String = analyzed.iter().map(|b| b.column(1).as_string::<i32>().iter().flatten().collect::<Vec<_>>().join("\n")).collect();
-    assert!(text.contains("DynamicFilter"), "TopK's filter reaches the scan: {text}");
+    assert_eq!(
+        ts,
+        vec![
+            BASE + 5 * HOUR,
+            last_flushed,
+            last_flushed - 1_000_000_000,
+            last_flushed - 2_000_000_000,
+            last_flushed - 3_000_000_000
+        ]
+    );
+    let analyzed = rt
+        .block_on(engine.sql("t", &format!("EXPLAIN ANALYZE {sql}")))
+        .unwrap();
+    let text: String = analyzed
+        .iter()
+        .map(|b| {
+            b.column(1)
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    assert!(
+        text.contains("DynamicFilter"),
+        "TopK's filter reaches the scan: {text}"
+    );
     // 4 segments of 2 row groups: the older ones are skipped once the newest fill the top 5.
-    let pruned = text.split("row_groups_pruned_statistics=8 total → ").nth(1).expect("row group pruning metric");
+    let pruned = text
+        .split("row_groups_pruned_statistics=8 total → ")
+        .nth(1)
+        .expect("row group pruning metric");
     let matched: u32 = pruned.split(' ').next().unwrap().parse().unwrap();
     assert!(matched <= 4, "{matched} of 8 row groups read: {text}");
 }

@@ -619,7 +619,10 @@ fn sql_search_with_attributes_under_or_resolves_its_columns() {
     let f = fixture(8, 600);
     let q = Q::And(
         Box::new(Q::LevelAtLeast("WARN".into())),
-        Box::new(Q::Or(Box::new(Q::Level("warn".into())), Box::new(Q::Status("200".into())))),
+        Box::new(Q::Or(
+            Box::new(Q::Level("warn".into())),
+            Box::new(Q::Status("200".into())),
+        )),
     );
     let sql = format!(
         "SELECT timestamp, _seq FROM logs WHERE search('{}') AND timestamp >= to_timestamp_nanos(0) ORDER BY timestamp DESC, _seq DESC",

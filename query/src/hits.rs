@@ -19,7 +19,7 @@ use silt_storage::schema::{SEQ, TIMESTAMP};
 use silt_storage::segment::SegmentReader;
 
 use crate::QueryError;
-use crate::pruning::{IndexPredicate, TimeRange, time_blocks};
+use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::{self, STREAM};
 use crate::snapshot::{TableSnapshot, table_schema};
 
@@ -262,7 +262,10 @@ pub async fn search(
     let mark = cursor.map(|c| c.mark).or(snapshot.max_seq);
     let filter = search_filter(&query_expr, request.time, mark);
     let projected = project(&filter)?;
-    let full_predicate = PLANNER.create_physical_expr(filter.clone(), &DFSchema::try_from(table_schema().as_ref().clone())?)?;
+    let full_predicate = PLANNER.create_physical_expr(
+        filter.clone(),
+        &DFSchema::try_from(table_schema().as_ref().clone())?,
+    )?;
     let index = IndexPredicate::from_expr(&query_expr);
     let mut stats = SearchStats {
         segments_total: snapshot.segments.len(),
@@ -311,7 +314,13 @@ pub async fn search(
         ))
     });
     let mut readers: BTreeMap<usize, SegmentReader> = BTreeMap::new();
-    let ctx = ScanContext { snapshot, time: request.time, index: &index, projected: &projected, full_predicate: &full_predicate };
+    let ctx = ScanContext {
+        snapshot,
+        time: request.time,
+        index: &index,
+        projected: &projected,
+        full_predicate: &full_predicate,
+    };
     let mut pending = order.into_iter().peekable();
     while pending.peek().is_some() {
         // Up to SEGMENT_PARALLELISM segments at a time, each still needed for the page (or
@@ -342,7 +351,10 @@ pub async fn search(
             held.extend(scan.held);
             for (ts, seq, source) in scan.matches {
                 let source = match source {
-                    Source::Held { batch, row } => Source::Held { batch: base + batch, row },
+                    Source::Held { batch, row } => Source::Held {
+                        batch: base + batch,
+                        row,
+                    },
                     other => other,
                 };
                 top.offer((ts, seq, source));
@@ -463,20 +475,23 @@ async fn scan_segment(ctx: &ScanContext<'_>, i: usize) -> Result<SegmentScan, Qu
         held: Vec::new(),
     };
     let reader = &scan.reader;
-    let mut blocks = ctx.index.blocks(reader).await?;
-    if let Some(by_time) = time_blocks(reader, ctx.time) {
-        blocks = Some(match blocks {
-            Some(b) => b & by_time,
-            None => by_time,
-        });
-    }
+    let blocks = candidate_blocks(reader, ctx.index, ctx.time).await?;
     if blocks.as_ref().is_some_and(RoaringBitmap::is_empty) {
         return Ok(scan);
     }
     scan.blocks_scanned = blocks.as_ref().map_or(posting_blocks, RoaringBitmap::len);
-    let one_pass = blocks.as_ref().is_some_and(|b| b.len() <= ONE_PASS_MAX_BLOCKS);
-    let columns: Vec<&str> = ctx.projected.file_columns.iter().map(String::as_str).collect();
-    let batches = reader.read((!one_pass).then_some(columns.as_slice()), blocks.as_ref()).await?;
+    let one_pass = blocks
+        .as_ref()
+        .is_some_and(|b| b.len() <= ONE_PASS_MAX_BLOCKS);
+    let columns: Vec<&str> = ctx
+        .projected
+        .file_columns
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let batches = reader
+        .read((!one_pass).then_some(columns.as_slice()), blocks.as_ref())
+        .await?;
     let ranges = block_row_ranges(reader, blocks.as_ref());
     let mut rows = ranges.iter().flat_map(|r| r.clone());
     for batch in batches {
@@ -490,18 +505,35 @@ async fn scan_segment(ctx: &ScanContext<'_>, i: usize) -> Result<SegmentScan, Qu
             }
             let (ts, seq) = key_columns(&batch);
             let index = scan.held.len();
-            scan.matches.extend(matches.into_iter().map(|row| (ts.value(row), seq.value(row), Source::Held { batch: index, row })));
+            scan.matches.extend(matches.into_iter().map(|row| {
+                (
+                    ts.value(row),
+                    seq.value(row),
+                    Source::Held { batch: index, row },
+                )
+            }));
             scan.held.push(batch);
             continue;
         }
-        let batch = if ctx.projected.has_stream { add_stream(batch, &entry.stream, &ctx.projected.schema)? } else { batch };
+        let batch = if ctx.projected.has_stream {
+            add_stream(batch, &entry.stream, &ctx.projected.schema)?
+        } else {
+            batch
+        };
         let matches = evaluate(&ctx.projected.predicate, &batch)?;
         scan.total += matches.len() as u64;
         let row_ids: Vec<u64> = rows.by_ref().take(batch.num_rows()).collect();
         let (ts, seq) = key_columns(&batch);
-        scan.matches.extend(
-            matches.into_iter().map(|row| (ts.value(row), seq.value(row), Source::Segment { segment: i, row: row_ids[row] })),
-        );
+        scan.matches.extend(matches.into_iter().map(|row| {
+            (
+                ts.value(row),
+                seq.value(row),
+                Source::Segment {
+                    segment: i,
+                    row: row_ids[row],
+                },
+            )
+        }));
     }
     Ok(scan)
 }

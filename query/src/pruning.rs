@@ -9,7 +9,7 @@ use silt_storage::StorageError;
 use silt_storage::index::{MESSAGE_FIELD, Term};
 use silt_storage::schema::{KEYWORD_COLUMNS, MESSAGE, TIMESTAMP};
 use silt_storage::segment::SegmentReader;
-use silt_storage::tokenizer::{MAX_TOKEN_BYTES, normalize_keyword};
+use silt_storage::tokenizer::{self, normalize_keyword};
 
 use crate::text_match::{MatchPattern, TokenPattern, glob_may_match_indexed};
 use crate::udf::MATCH;
@@ -69,17 +69,6 @@ fn keyword_term(field: &str, value: &str) -> Term {
     Term::from_parts(field, &normalize_keyword(value))
 }
 
-fn cut_token(token: &str) -> &str {
-    if token.len() <= MAX_TOKEN_BYTES {
-        return token;
-    }
-    let mut end = MAX_TOKEN_BYTES;
-    while !token.is_char_boundary(end) {
-        end -= 1;
-    }
-    &token[..end]
-}
-
 fn and(parts: Vec<IndexPredicate>) -> IndexPredicate {
     let mut parts: Vec<_> = parts
         .into_iter()
@@ -105,12 +94,14 @@ pub fn match_predicate(pattern: &MatchPattern) -> IndexPredicate {
         .tokens
         .iter()
         .map(|t| match t {
-            TokenPattern::Exact(t) => {
-                IndexPredicate::Term(Term::from_parts(MESSAGE_FIELD, cut_token(t).as_bytes()))
-            }
-            TokenPattern::Prefix(p) => {
-                IndexPredicate::Prefix(Term::from_parts(MESSAGE_FIELD, cut_token(p).as_bytes()))
-            }
+            TokenPattern::Exact(t) => IndexPredicate::Term(Term::from_parts(
+                MESSAGE_FIELD,
+                tokenizer::cut(t.as_bytes()),
+            )),
+            TokenPattern::Prefix(p) => IndexPredicate::Prefix(Term::from_parts(
+                MESSAGE_FIELD,
+                tokenizer::cut(p.as_bytes()),
+            )),
             TokenPattern::Glob(g) if g.chars().all(|c| c == '*' || c == '?') => IndexPredicate::All,
             TokenPattern::Glob(g) => IndexPredicate::Glob {
                 field: MESSAGE_FIELD.to_string(),
@@ -410,4 +401,19 @@ pub fn time_blocks(reader: &SegmentReader, range: TimeRange) -> Option<RoaringBi
         rg_first += rg_rows;
     }
     Some(out)
+}
+
+/// Candidate posting blocks of `reader`'s segment for a scan: those the index allows, within
+/// the time range; `None` means every block.
+pub async fn candidate_blocks(
+    reader: &SegmentReader,
+    index: &IndexPredicate,
+    time: TimeRange,
+) -> Result<Option<RoaringBitmap>, StorageError> {
+    let blocks = index.blocks(reader).await?;
+    Ok(match (blocks, time_blocks(reader, time)) {
+        (Some(b), Some(t)) => Some(b & t),
+        (b, None) => b,
+        (None, t) => t,
+    })
 }

@@ -29,20 +29,27 @@ pub struct SearchRewrite;
 /// Qualifies the columns of a compiled search with the table they resolve to in `schema` (the
 /// node's input), so optimizer rules never see `attributes` next to `logs.attributes`.
 fn qualify(expr: Expr, schema: Option<&datafusion::common::DFSchema>) -> DfResult<Expr> {
-    let Some(schema) = schema else { return Ok(expr) };
+    let Some(schema) = schema else {
+        return Ok(expr);
+    };
     expr.transform_up(|e| match &e {
-        Expr::Column(c) if c.relation.is_none() => match schema.qualified_field_with_unqualified_name(&c.name) {
-            Ok((Some(qualifier), _)) => {
-                Ok(Transformed::yes(Expr::Column(datafusion::common::Column::new(Some(qualifier.clone()), c.name.clone()))))
+        Expr::Column(c) if c.relation.is_none() => {
+            match schema.qualified_field_with_unqualified_name(&c.name) {
+                Ok((Some(qualifier), _)) => Ok(Transformed::yes(Expr::Column(
+                    datafusion::common::Column::new(Some(qualifier.clone()), c.name.clone()),
+                ))),
+                _ => Ok(Transformed::no(e)),
             }
-            _ => Ok(Transformed::no(e)),
-        },
+        }
         _ => Ok(Transformed::no(e)),
     })
     .map(|t| t.data)
 }
 
-fn rewrite_search(expr: Expr, schema: Option<&datafusion::common::DFSchema>) -> DfResult<Transformed<Expr>> {
+fn rewrite_search(
+    expr: Expr,
+    schema: Option<&datafusion::common::DFSchema>,
+) -> DfResult<Transformed<Expr>> {
     expr.transform_up(|e| match &e {
         Expr::ScalarFunction(f) if f.name() == SEARCH => match f.args.as_slice() {
             [
@@ -190,14 +197,8 @@ pub struct Bucket {
 }
 
 fn field_expr(name: &str) -> Result<Expr, QueryError> {
-    let query = search::parse(&format!("{name}:*"))?;
-    match query {
-        search::Query::Match { field, .. } => Ok(match field {
-            Field::Attribute(key) => {
-                datafusion::functions::core::expr_fn::get_field(col("attributes"), key.as_str())
-            }
-            other => col(other.name()),
-        }),
+    match search::parse(&format!("{name}:*"))? {
+        search::Query::Match { field, .. } => Ok(search::column_of(&field)),
         _ => Err(QueryError::InvalidRequest(format!(
             "cannot group by '{name}'"
         ))),
@@ -244,15 +245,8 @@ pub async fn aggregate(
     if let Some(field) = &request.group_by {
         groups.push(cast(field_expr(field)?, DataType::Utf8).alias("group"));
     }
-    let numeric = |key: &str| {
-        Expr::TryCast(datafusion::logical_expr::TryCast::new(
-            Box::new(datafusion::functions::core::expr_fn::get_field(
-                col("attributes"),
-                key,
-            )),
-            DataType::Float64,
-        ))
-    };
+    let numeric =
+        |key: &str| search::as_number(search::column_of(&Field::Attribute(key.to_string())));
     let mut aggs = vec![count(lit(1)).alias("count")];
     match &request.metric {
         Metric::Count => {}

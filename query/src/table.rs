@@ -20,7 +20,9 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::parquet::arrow::async_reader::AsyncFileReader;
 use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::filter_pushdown::{ChildPushdownResult, FilterDescription, FilterPushdownPhase, FilterPushdownPropagation};
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterDescription, FilterPushdownPhase, FilterPushdownPropagation,
+};
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
@@ -30,7 +32,7 @@ use silt_storage::schema::log_schema;
 use silt_storage::segment::SegmentReader;
 
 use crate::access_plan::segment_access_plan;
-use crate::pruning::{IndexPredicate, TimeRange, time_blocks};
+use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::STREAM;
 use crate::snapshot::{TableSnapshot, table_schema};
 
@@ -134,13 +136,9 @@ impl TableProvider for LogsTable {
                 .for_query();
             let posting_blocks = reader.directory().posting_blocks();
             report.blocks_total += u64::from(posting_blocks);
-            let mut blocks = index
-                .blocks(&reader)
+            let blocks = candidate_blocks(&reader, &index, time)
                 .await
                 .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-            if let Some(by_time) = time_blocks(&reader, time) {
-                blocks = Some(blocks.map_or(by_time.clone(), |b| b & by_time));
-            }
             if blocks.as_ref().is_some_and(RoaringBitmap::is_empty) {
                 report.segments_pruned_by_index += 1;
                 continue;
@@ -302,8 +300,13 @@ impl ExecutionPlan for LogsScanExec {
         _config: &datafusion::common::config::ConfigOptions,
     ) -> Result<FilterDescription> {
         match phase {
-            FilterPushdownPhase::Post => FilterDescription::from_children(parent_filters, &self.children()),
-            FilterPushdownPhase::Pre => Ok(FilterDescription::all_unsupported(&parent_filters, &self.children())),
+            FilterPushdownPhase::Post => {
+                FilterDescription::from_children(parent_filters, &self.children())
+            }
+            FilterPushdownPhase::Pre => Ok(FilterDescription::all_unsupported(
+                &parent_filters,
+                &self.children(),
+            )),
         }
     }
 

@@ -11,10 +11,6 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::{Map, Value};
 
-fn rfc3339(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
 fn timestamp_ns(unit: &TimeUnit, v: i64) -> i64 {
     match unit {
         TimeUnit::Second => v.saturating_mul(1_000_000_000),
@@ -53,7 +49,7 @@ pub fn json_value(array: &ArrayRef, row: usize) -> Value {
                 .ok()
                 .map(|a| a.as_primitive::<Int64Type>().value(0));
             v.map_or(Value::Null, |v| {
-                Value::String(rfc3339(timestamp_ns(unit, v)))
+                Value::String(crate::cli::format::timestamp(timestamp_ns(unit, v)))
             })
         }
         DataType::Map(_, _) => {

@@ -239,7 +239,11 @@ fn ingest_known(data: &Path) {
     let mut lines = String::new();
     for i in 0..300 {
         let level = if i % 30 == 0 { "error" } else { "info" };
-        let service = if i % 2 == 0 { "payment-service" } else { "gateway" };
+        let service = if i % 2 == 0 {
+            "payment-service"
+        } else {
+            "gateway"
+        };
         lines.push_str(&format!(
             "{{\"@timestamp\":\"2026-11-21T10:{:02}:{:02}Z\",\"level\":\"{level}\",\"service\":\"{service}\",\"msg\":\"order {i} took {} ms, connection reset\",\"http\":{{\"status\":{}}}}}\n",
             i / 60,
@@ -248,10 +252,27 @@ fn ingest_known(data: &Path) {
             if i % 3 == 0 { 500 } else { 200 }
         ));
     }
-    let mut child = silt().args(["ingest", "--data-dir"]).arg(data).arg("-").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    let mut child = silt()
+        .args(["ingest", "--data-dir"])
+        .arg(data)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -260,29 +281,81 @@ fn search_prints_hits_newest_first_in_every_format() {
     let data = dir.path().join("data");
     ingest_known(&data);
 
-    let out = run(silt().args(["search", "--format", "ndjson", "--limit", "4", "--data-dir"]).arg(&data).arg("level:ERROR service:payment-service"));
-    let hits: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = run(silt()
+        .args(["search", "--format", "ndjson", "--limit", "4", "--data-dir"])
+        .arg(&data)
+        .arg("level:ERROR service:payment-service"));
+    let hits: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     // Errors are every 30th line, all even: lines 270, 240, 210, 180 are the newest four.
-    let messages: Vec<&str> = hits.iter().map(|h| h["message"].as_str().unwrap()).collect();
-    assert_eq!(messages, ["order 270 took 15 ms, connection reset", "order 240 took 2 ms, connection reset", "order 210 took 6 ms, connection reset", "order 180 took 10 ms, connection reset"]);
+    let messages: Vec<&str> = hits
+        .iter()
+        .map(|h| h["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "order 270 took 15 ms, connection reset",
+            "order 240 took 2 ms, connection reset",
+            "order 210 took 6 ms, connection reset",
+            "order 180 took 10 ms, connection reset"
+        ]
+    );
     assert_eq!(hits[0]["timestamp"], "2026-11-21T10:04:30Z");
     assert_eq!(hits[0]["level"], "ERROR");
     assert_eq!(hits[0]["attributes"]["http.status"], "500");
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("4 of 10 hits"), "{stderr}");
 
-    let out = run(silt().args(["search", "--format", "json", "--limit", "3", "--from", "2026-11-21T10:01:00Z", "--to", "2026-11-21T10:02:00Z", "--data-dir"]).arg(&data).arg("\"connection reset\" attributes.http.status:500"));
+    let out = run(silt()
+        .args([
+            "search",
+            "--format",
+            "json",
+            "--limit",
+            "3",
+            "--from",
+            "2026-11-21T10:01:00Z",
+            "--to",
+            "2026-11-21T10:02:00Z",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .arg("\"connection reset\" attributes.http.status:500"));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["total"], 20, "{doc}");
     assert_eq!(doc["hits"].as_array().unwrap().len(), 3);
     let cursor = doc["next_cursor"].as_str().unwrap().to_string();
-    let out = run(silt().args(["search", "--format", "json", "--limit", "100", "--cursor", &cursor, "--from", "2026-11-21T10:01:00Z", "--to", "2026-11-21T10:02:00Z", "--data-dir"]).arg(&data).arg("\"connection reset\" attributes.http.status:500"));
+    let out = run(silt()
+        .args([
+            "search",
+            "--format",
+            "json",
+            "--limit",
+            "100",
+            "--cursor",
+            &cursor,
+            "--from",
+            "2026-11-21T10:01:00Z",
+            "--to",
+            "2026-11-21T10:02:00Z",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .arg("\"connection reset\" attributes.http.status:500"));
     let rest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rest["hits"].as_array().unwrap().len(), 17);
     assert!(rest["next_cursor"].is_null());
 
-    let out = silt().args(["search", "--data-dir"]).arg(&data).arg("level:ERROR a) b").output().unwrap();
+    let out = silt()
+        .args(["search", "--data-dir"])
+        .arg(&data)
+        .arg("level:ERROR a) b")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected ')' at column 14"));
@@ -297,20 +370,37 @@ fn sql_writes_csv_json_and_tables() {
     let out = run(silt().args(["sql", "--format", "csv", "--data-dir"]).arg(&data).arg(
         "SELECT service, count(*) AS n, min(timestamp) AS first FROM logs WHERE search('level:ERROR') GROUP BY service ORDER BY service",
     ));
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "service,n,first\npayment-service,10,2026-11-21T10:00:00Z\n");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "service,n,first\npayment-service,10,2026-11-21T10:00:00Z\n"
+    );
 
     let out = run(silt().args(["sql", "--format", "json", "--data-dir"]).arg(&data).arg(
         "SELECT level, count(*) AS n FROM logs WHERE match(message, 'connection reset') GROUP BY level ORDER BY level",
     ));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["columns"][0]["name"], "level");
-    assert_eq!(doc["rows"], serde_json::json!([["ERROR", 10], ["INFO", 290]]));
+    assert_eq!(
+        doc["rows"],
+        serde_json::json!([["ERROR", 10], ["INFO", 290]])
+    );
 
-    let out = run(silt().args(["sql", "--data-dir"]).arg(&data).arg("SELECT count(*) AS n FROM logs"));
+    let out = run(silt()
+        .args(["sql", "--data-dir"])
+        .arg(&data)
+        .arg("SELECT count(*) AS n FROM logs"));
     let table = String::from_utf8(out.stdout).unwrap();
-    assert!(table.contains("| n   |") && table.contains("| 300 |"), "{table}");
+    assert!(
+        table.contains("| n   |") && table.contains("| 300 |"),
+        "{table}"
+    );
 
-    let out = silt().args(["sql", "--data-dir"]).arg(&data).arg("SELECT nope FROM logs").output().unwrap();
+    let out = silt()
+        .args(["sql", "--data-dir"])
+        .arg(&data)
+        .arg("SELECT nope FROM logs")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
 }

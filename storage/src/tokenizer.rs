@@ -67,7 +67,7 @@ fn token_slow(text: &str, start: usize, buf: &mut Vec<u8>, emit: &mut impl FnMut
 }
 
 /// Cuts a lower-cased token to at most [`MAX_TOKEN_BYTES`], at a UTF-8 character boundary.
-fn cut(token: &[u8]) -> &[u8] {
+pub fn cut(token: &[u8]) -> &[u8] {
     if token.len() <= MAX_TOKEN_BYTES {
         return token;
     }

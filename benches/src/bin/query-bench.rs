@@ -10,15 +10,14 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use silt_benches::{to_ndjson, CorpusGenerator, CORPUS_START_NS};
-use silt_engine::{Engine, EngineOptions, DEFAULT_TENANT};
+use silt_benches::{CORPUS_START_NS, CorpusGenerator, to_ndjson};
+use silt_engine::{DEFAULT_TENANT, Engine, EngineOptions};
 use silt_query::{AggregateRequest, Metric, SearchRequest, TimeRange};
 
 const NEEDLE_ONE: &str = "xqzneedleone";
 const NEEDLE_21: &str = "xqzneedletwentyone";
 const SPAN_SECS: i64 = 7200;
 const WARM_RUNS: usize = 9;
-
 
 enum Job {
     Search(SearchRequest),
@@ -34,11 +33,15 @@ fn run(rt: &tokio::runtime::Runtime, engine: &Engine, job: &Job) -> (f64, u64, u
     let started = Instant::now();
     let (rows, bytes) = match job {
         Job::Search(r) => {
-            let result = rt.block_on(engine.search(DEFAULT_TENANT, r)).expect("search");
+            let result = rt
+                .block_on(engine.search(DEFAULT_TENANT, r))
+                .expect("search");
             (result.total, result.stats.bytes_read)
         }
         Job::Aggregate(r) => {
-            let buckets = rt.block_on(engine.aggregate(DEFAULT_TENANT, r)).expect("aggregate");
+            let buckets = rt
+                .block_on(engine.aggregate(DEFAULT_TENANT, r))
+                .expect("aggregate");
             (buckets.len() as u64, 0)
         }
     };
@@ -47,15 +50,30 @@ fn run(rt: &tokio::runtime::Runtime, engine: &Engine, job: &Job) -> (f64, u64, u
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let lines: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(2_000_000);
-    let keep = args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1)).map(PathBuf::from);
-    let work = keep.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("silt-query-bench-{}", std::process::id())));
+    let lines: u64 = args
+        .iter()
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let work = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("silt-query-bench-{}", std::process::id()))
+    });
     let data = work.join("data");
     let trace_file = work.join("trace_id");
 
     if !data.exists() {
-        let silt = std::env::var_os("SILT_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/release/silt"));
-        assert!(silt.exists(), "{} not found: cargo build --release --workspace --bins", silt.display());
+        let silt = std::env::var_os("SILT_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("target/release/silt"));
+        assert!(
+            silt.exists(),
+            "{} not found: cargo build --release --workspace --bins",
+            silt.display()
+        );
         std::fs::create_dir_all(&work).unwrap();
         let corpus = work.join("corpus.ndjson");
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&corpus).unwrap());
@@ -97,12 +115,27 @@ fn main() {
         Job::Search(r)
     };
     let jobs: Vec<(&str, Job, &str)> = vec![
-        ("needle, 1 hit", search(NEEDLE_ONE, TimeRange::ALL), "10 / 420"),
-        ("needle, 21 hits", search(NEEDLE_21, TimeRange::ALL), "53 / 510"),
-        ("trace_id", search(&format!("trace_id:{}", trace.trim()), TimeRange::ALL), "25 / 138"),
+        (
+            "needle, 1 hit",
+            search(NEEDLE_ONE, TimeRange::ALL),
+            "10 / 420",
+        ),
+        (
+            "needle, 21 hits",
+            search(NEEDLE_21, TimeRange::ALL),
+            "53 / 510",
+        ),
+        (
+            "trace_id",
+            search(&format!("trace_id:{}", trace.trim()), TimeRange::ALL),
+            "25 / 138",
+        ),
         (
             "ERROR payment timeout, 1h, newest 100",
-            search("level:ERROR service:payment-service timeout", TimeRange::from_bounds(Some(end - 3_600_000_000_000), Some(end))),
+            search(
+                "level:ERROR service:payment-service timeout",
+                TimeRange::from_bounds(Some(end - 3_600_000_000_000), Some(end)),
+            ),
             "16 / 85",
         ),
         (
@@ -131,22 +164,32 @@ fn main() {
         ),
     ];
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let open = || {
         let mut options = EngineOptions::new(&data);
         options.background_flush = false;
         Engine::open(options).expect("open data dir").0
     };
     println!("{lines} lines; ClickHouse / DuckDB reference (issue 4, this machine): ms warm");
-    println!("{:<40} {:>10} {:>12} {:>10} {:>12} {:>8}  {}", "query", "warm ms", "warm read", "cold ms", "cold read", "rows", "CH / DuckDB ms");
+    println!(
+        "{:<40} {:>10} {:>12} {:>10} {:>12} {:>8}  {}",
+        "query", "warm ms", "warm read", "cold ms", "cold read", "rows", "CH / DuckDB ms"
+    );
     let mut cold_dropped = true;
     // SILT_BENCH_ONLY=needle runs only the queries whose name contains it (for profiling).
     let only = std::env::var("SILT_BENCH_ONLY").unwrap_or_default();
-    for (name, job, reference) in jobs.iter().filter(|(name, _, _)| name.contains(only.as_str())) {
+    for (name, job, reference) in jobs
+        .iter()
+        .filter(|(name, _, _)| name.contains(only.as_str()))
+    {
         cold_dropped &= drop_page_cache();
         let engine = open();
         let (cold_ms, _, cold_bytes) = run(&rt, &engine, job);
-        let mut warm: Vec<(f64, u64, u64)> = (0..WARM_RUNS).map(|_| run(&rt, &engine, job)).collect();
+        let mut warm: Vec<(f64, u64, u64)> =
+            (0..WARM_RUNS).map(|_| run(&rt, &engine, job)).collect();
         warm.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (warm_ms, rows, warm_bytes) = warm[WARM_RUNS / 2];
         println!(

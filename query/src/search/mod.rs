@@ -45,7 +45,8 @@ pub fn to_expr(query: &Query) -> Expr {
     }
 }
 
-fn column_of(field: &Field) -> Expr {
+/// The column (or attribute lookup) a field names.
+pub fn column_of(field: &Field) -> Expr {
     match field {
         Field::Message => col(MESSAGE),
         Field::Level => col(LEVEL),
@@ -58,6 +59,14 @@ fn column_of(field: &Field) -> Expr {
             datafusion::functions::core::expr_fn::get_field(col("attributes"), key.as_str())
         }
     }
+}
+
+/// `expr` as a number; NULL where it is not one (attribute values are text).
+pub fn as_number(expr: Expr) -> Expr {
+    Expr::TryCast(datafusion::logical_expr::TryCast::new(
+        Box::new(expr),
+        datafusion::arrow::datatypes::DataType::Float64,
+    ))
 }
 
 fn text_match(column: Expr, pattern: String) -> Expr {
@@ -131,13 +140,7 @@ fn match_expr(field: &Field, value: &Value) -> Expr {
         (_, Value::Compare(op, operand)) => {
             // Numbers compare as numbers (attribute values are text), anything else as text.
             let (left, right) = match operand.parse::<f64>() {
-                Ok(n) if n.is_finite() => (
-                    Expr::TryCast(datafusion::logical_expr::TryCast::new(
-                        Box::new(column),
-                        datafusion::arrow::datatypes::DataType::Float64,
-                    )),
-                    lit(ScalarValue::Float64(Some(n))),
-                ),
+                Ok(n) if n.is_finite() => (as_number(column), lit(ScalarValue::Float64(Some(n)))),
                 _ => (column, lit(operand.clone())),
             };
             match op {

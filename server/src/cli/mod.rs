@@ -1,7 +1,7 @@
 //! Subcommands of `silt` and their shared options.
 //! Each subcommand lives in its own module; output goes to stdout, messages to stderr.
 
-mod format;
+pub(crate) mod format;
 mod ingest;
 mod inspect;
 mod query;

@@ -143,14 +143,14 @@ fn open_engine(data: &DataDirArgs) -> anyhow::Result<Engine> {
     }
     let mut options = EngineOptions::new(data.dir());
     options.background_flush = false;
-    let (engine, _) = Engine::open(options).map_err(|e| {
-        let text = e.to_string();
-        if text.contains("locked") || text.contains("in use") {
-            anyhow::anyhow!("{text}\nhint: a running server owns this data directory; query it over HTTP instead")
-        } else {
-            anyhow::Error::new(e)
-        }
-    }).with_context(|| format!("cannot open {}", data.dir().display()))?;
+    let (engine, _) = Engine::open(options)
+        .map_err(|e| match &e {
+            silt_engine::EngineError::Storage(s) if s.kind == silt_storage::ErrorKind::Locked => {
+                anyhow::anyhow!("{e}\nhint: another silt process (an ingest?) owns this data directory; retry when it is done")
+            }
+            _ => anyhow::Error::new(e),
+        })
+        .with_context(|| format!("cannot open {}", data.dir().display()))?;
     Ok(engine)
 }
 

@@ -323,7 +323,11 @@ fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> 
     }
     // Attribute values mix ids with enums; their dictionary grows to the 1 MiB limit in every
     // row group, and a needle read would have to load it for one page of values.
-    let values = ColumnPath::new(vec![schema::ATTRIBUTES.into(), "entries".into(), "value".into()]);
+    let values = ColumnPath::new(vec![
+        schema::ATTRIBUTES.into(),
+        "entries".into(),
+        "value".into(),
+    ]);
     props = props.set_column_dictionary_enabled(values, false);
     props.build()
 }
