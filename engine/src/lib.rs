@@ -243,6 +243,31 @@ impl Engine {
             .sum()
     }
 
+    /// Latency of the WAL fsyncs that acknowledged ingests, all tenants together.
+    pub fn wal_fsync_latency(&self) -> silt_storage::wal::FsyncLatencySnapshot {
+        let mut total = silt_storage::wal::FsyncLatencySnapshot::default();
+        for t in self.shared.tenant_list() {
+            total.add(&t.wal.fsync_latency());
+        }
+        total
+    }
+
+    /// Bytes held by all memtables (active and being flushed).
+    pub fn memtable_bytes(&self) -> usize {
+        self.shared.memtable_bytes()
+    }
+
+    /// Whether memtables hold more than `memtable_limit_bytes`: an ingest now would wait for
+    /// flushes to catch up. Servers answer "busy" instead of queueing without bound.
+    pub fn over_memory_budget(&self) -> bool {
+        self.shared.memtable_bytes() > self.shared.options.memtable_limit_bytes
+    }
+
+    /// The options the engine was opened with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.shared.options
+    }
+
     /// The last error of a background flush, if the latest attempt failed.
     pub fn last_flush_error(&self) -> Option<String> {
         self.shared

@@ -1,20 +1,25 @@
-//! The `silt` binary: the command-line interface over the engine.
+//! The `silt` binary: the HTTP server and the command-line interface over the engine.
 //! Parses arguments, sets up logging, and reports errors with context.
 
 mod cli;
+mod config;
+mod http;
+mod keys;
 mod render;
+mod timespec;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let default_level = if cli.is_server() { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SILT_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = cli::Cli::parse();
     match cli.run() {
         Ok(code) => code,
         Err(e) => {

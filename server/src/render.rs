@@ -141,17 +141,31 @@ pub fn write_csv(
     batches: &[RecordBatch],
     schema: &datafusion::arrow::datatypes::Schema,
 ) -> std::io::Result<()> {
+    write_csv_header(out, schema)?;
+    for batch in batches {
+        write_csv_rows(out, batch)?;
+    }
+    Ok(())
+}
+
+/// The header row of [`write_csv`].
+pub fn write_csv_header(
+    out: &mut impl Write,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> std::io::Result<()> {
     let header: Vec<String> = schema
         .fields()
         .iter()
         .map(|f| csv_field(&Value::String(f.name().clone())))
         .collect();
-    writeln!(out, "{}", header.join(","))?;
-    for batch in batches {
-        for row in 0..batch.num_rows() {
-            let cells: Vec<String> = row_array(batch, row).iter().map(csv_field).collect();
-            writeln!(out, "{}", cells.join(","))?;
-        }
+    writeln!(out, "{}", header.join(","))
+}
+
+/// The rows of one batch, as [`write_csv`] writes them.
+pub fn write_csv_rows(out: &mut impl Write, batch: &RecordBatch) -> std::io::Result<()> {
+    for row in 0..batch.num_rows() {
+        let cells: Vec<String> = row_array(batch, row).iter().map(csv_field).collect();
+        writeln!(out, "{}", cells.join(","))?;
     }
     Ok(())
 }
@@ -165,23 +179,27 @@ pub fn table(batches: &[RecordBatch]) -> String {
 /// Log lines: `timestamp level service [stream] message attributes`, as a terminal shows them.
 pub fn log_lines(out: &mut impl Write, hits: &RecordBatch) -> std::io::Result<()> {
     for row in 0..hits.num_rows() {
-        let obj = row_object(hits, row, true);
-        let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let mut line = format!("{} {:<5}", text("timestamp"), text("level"));
-        let service = text("service");
-        if !service.is_empty() {
-            line.push(' ');
-            line.push_str(&service);
-        }
-        line.push(' ');
-        line.push_str(&text("message"));
-        if let Some(Value::Object(attrs)) = obj.get("attributes") {
-            if !attrs.is_empty() {
-                line.push_str("  ");
-                line.push_str(&Value::Object(attrs.clone()).to_string());
-            }
-        }
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", log_line(&row_object(hits, row, true)))?;
     }
     Ok(())
+}
+
+/// `timestamp level service message  {attributes}` of one hit (as a JSON object).
+pub fn log_line(obj: &Map<String, Value>) -> String {
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut line = format!("{} {:<5}", text("timestamp"), text("level"));
+    let service = text("service");
+    if !service.is_empty() {
+        line.push(' ');
+        line.push_str(&service);
+    }
+    line.push(' ');
+    line.push_str(&text("message"));
+    if let Some(Value::Object(attrs)) = obj.get("attributes")
+        && !attrs.is_empty()
+    {
+        line.push_str("  ");
+        line.push_str(&Value::Object(attrs.clone()).to_string());
+    }
+    line
 }

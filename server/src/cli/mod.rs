@@ -1,11 +1,15 @@
 //! Subcommands of `silt` and their shared options.
 //! Each subcommand lives in its own module; output goes to stdout, messages to stderr.
 
+mod config;
 pub(crate) mod format;
 mod ingest;
 mod inspect;
+mod keys;
 mod query;
+mod remote;
 mod segments;
+pub(crate) mod serve;
 
 use std::process::ExitCode;
 
@@ -24,6 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the HTTP server (ingest, search, aggregate, SQL) over a data directory.
+    Serve(serve::ServeArgs),
     /// Ingest log files (NDJSON or plain text) into a data directory.
     Ingest(ingest::IngestArgs),
     /// List the segments in a data directory's catalog.
@@ -34,11 +40,23 @@ enum Command {
     Search(query::SearchArgs),
     /// Run SQL over the `logs` table.
     Sql(query::SqlArgs),
+    /// Create, list and revoke API keys.
+    Keys(keys::KeysArgs),
+    /// Print the effective server configuration as TOML.
+    Config(config::ConfigCmdArgs),
 }
 
 impl Cli {
+    /// Whether the command is the long-running server (which logs at info by default).
+    pub fn is_server(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
+            Command::Serve(args) => serve::run(args),
+            Command::Keys(args) => keys::run(args),
+            Command::Config(args) => config::run(args),
             Command::Ingest(args) => ingest::run(args),
             Command::Segments(args) => segments::run(args),
             Command::Inspect(args) => inspect::run(args),

@@ -10,6 +10,7 @@ use silt_query::{SearchRequest, TimeRange};
 
 use super::DataDirArgs;
 use crate::render;
+use crate::timespec::{parse_duration, parse_time};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SearchFormat {
@@ -29,6 +30,8 @@ pub enum SqlFormat {
 pub struct SearchArgs {
     #[command(flatten)]
     data: DataDirArgs,
+    #[command(flatten)]
+    remote: super::remote::ServerArgs,
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
     /// Only rows newer than this (e.g. 15m, 1h, 7d).
@@ -57,76 +60,14 @@ pub struct SearchArgs {
 pub struct SqlArgs {
     #[command(flatten)]
     data: DataDirArgs,
+    #[command(flatten)]
+    remote: super::remote::ServerArgs,
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
     #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
     format: SqlFormat,
     /// One SQL statement over the table `logs`.
     query: String,
-}
-
-/// Parses `15m`, `1h`, `7d`, `30s`, `2w`, `500ms` into nanoseconds.
-pub fn parse_duration(text: &str) -> anyhow::Result<i64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number
-        .parse()
-        .with_context(|| format!("invalid duration '{text}' (e.g. 15m, 1h, 7d)"))?;
-    let unit_ns: i64 = match unit {
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        "d" => 86_400_000_000_000,
-        "w" => 604_800_000_000_000,
-        _ => bail!("invalid duration '{text}': unit must be ms, s, m, h, d or w"),
-    };
-    n.checked_mul(unit_ns)
-        .with_context(|| format!("duration '{text}' is too long"))
-}
-
-/// Parses a point in time: RFC 3339, `YYYY-MM-DD[ HH:MM:SS[.fff]]` (UTC), or an epoch number
-/// whose magnitude says its unit (seconds, ms, µs or ns).
-pub fn parse_time(text: &str) -> anyhow::Result<i64> {
-    let text = text.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return t.timestamp_nanos_opt().context("time out of range");
-    }
-    for format in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
-            return t
-                .and_utc()
-                .timestamp_nanos_opt()
-                .context("time out of range");
-        }
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return d
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp_nanos_opt()
-            .context("time out of range");
-    }
-    if let Ok(n) = text.parse::<i64>() {
-        let abs = n.unsigned_abs();
-        return Ok(match abs {
-            0..=99_999_999_999 => n.saturating_mul(1_000_000_000),
-            100_000_000_000..=99_999_999_999_999 => n.saturating_mul(1_000_000),
-            100_000_000_000_000..=99_999_999_999_999_999 => n.saturating_mul(1_000),
-            _ => n,
-        });
-    }
-    bail!(
-        "invalid time '{text}' (use RFC 3339 like 2026-11-22T10:00:00Z, a date, or epoch seconds)"
-    )
 }
 
 fn now_ns() -> i64 {
@@ -146,7 +87,14 @@ fn open_engine(data: &DataDirArgs) -> anyhow::Result<Engine> {
     let (engine, _) = Engine::open(options)
         .map_err(|e| match &e {
             silt_engine::EngineError::Storage(s) if s.kind == silt_storage::ErrorKind::Locked => {
-                anyhow::anyhow!("{e}\nhint: another silt process (an ingest?) owns this data directory; retry when it is done")
+                match super::serve::server_of(data.dir()) {
+                    Some(url) => anyhow::anyhow!(
+                        "{e}\nhint: a silt server at {url} owns this data directory; query it with --server {url}"
+                    ),
+                    None => anyhow::anyhow!(
+                        "{e}\nhint: another silt process owns this data directory: a server (query it with --server URL) or an ingest (retry when it is done)"
+                    ),
+                }
             }
             _ => anyhow::Error::new(e),
         })
@@ -174,6 +122,30 @@ fn time_range(args: &SearchArgs) -> anyhow::Result<TimeRange> {
 
 pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let time = time_range(&args)?;
+    if args.remote.server.is_some() {
+        let mut range = serde_json::Map::new();
+        if time.min != i64::MIN {
+            range.insert("from".into(), time.min.into());
+        }
+        if time.max != i64::MAX {
+            range.insert("to".into(), (time.max + 1).into());
+        }
+        let body = serde_json::json!({
+            "query": args.query,
+            "time_range": range,
+            "limit": args.limit,
+            "cursor": args.cursor,
+        });
+        let answer =
+            super::remote::post(&args.remote, "/v1/logs/search", &body, "application/json")?;
+        return Ok(match super::remote::success(answer) {
+            Ok(body) => {
+                super::remote::print_search(&body, args.format)?;
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        });
+    }
     let engine = open_engine(&args.data)?;
     let mut request = SearchRequest::new(args.query.clone());
     request.time = time;
@@ -240,6 +212,22 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
+    if args.remote.server.is_some() {
+        let accept = if args.format == SqlFormat::Csv {
+            "text/csv"
+        } else {
+            "application/json"
+        };
+        let body = serde_json::json!({"query": args.query});
+        let answer = super::remote::post(&args.remote, "/v1/sql", &body, accept)?;
+        return Ok(match super::remote::success(answer) {
+            Ok(body) => {
+                super::remote::print_sql(&body, args.format)?;
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        });
+    }
     let engine = open_engine(&args.data)?;
     let started = std::time::Instant::now();
     let runtime = super::runtime()?;

@@ -179,7 +179,68 @@ pub struct Wal {
     sync: Mutex<SyncState>,
     synced: Condvar,
     fsyncs: AtomicU64,
+    fsync_latency: FsyncLatency,
     torn_tails_cut: AtomicU64,
+}
+
+/// Upper bounds (seconds) of the buckets of [`FsyncLatency`].
+pub const FSYNC_LATENCY_BOUNDS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// How long the group-commit fsyncs of a WAL took: a cumulative-bucket histogram
+/// (Prometheus style) that callers add up across WALs.
+#[derive(Debug, Default)]
+pub struct FsyncLatency {
+    /// `buckets[i]` counts fsyncs of at most `FSYNC_LATENCY_BOUNDS[i]`; the last, all others.
+    buckets: [AtomicU64; FSYNC_LATENCY_BOUNDS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+/// A point-in-time copy of one or more [`FsyncLatency`]s.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FsyncLatencySnapshot {
+    /// Non-cumulative counts per bucket of [`FSYNC_LATENCY_BOUNDS`], then the overflow.
+    pub buckets: [u64; FSYNC_LATENCY_BOUNDS.len() + 1],
+    pub sum_seconds: f64,
+}
+
+impl FsyncLatencySnapshot {
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// Adds another WAL's figures to these.
+    pub fn add(&mut self, other: &FsyncLatencySnapshot) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a += b;
+        }
+        self.sum_seconds += other.sum_seconds;
+    }
+}
+
+impl FsyncLatency {
+    fn observe(&self, took: std::time::Duration) {
+        let secs = took.as_secs_f64();
+        let i = FSYNC_LATENCY_BOUNDS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(FSYNC_LATENCY_BOUNDS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(
+            took.as_nanos().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn snapshot(&self) -> FsyncLatencySnapshot {
+        let mut out = FsyncLatencySnapshot::default();
+        for (o, b) in out.buckets.iter_mut().zip(&self.buckets) {
+            *o = b.load(Ordering::Relaxed);
+        }
+        out.sum_seconds = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        out
+    }
 }
 
 pub(super) fn sync_dir(dir: &Path) -> Result<(), WalError> {
@@ -253,6 +314,7 @@ impl Wal {
             sync: Mutex::new(SyncState::default()),
             synced: Condvar::new(),
             fsyncs: AtomicU64::new(fsyncs),
+            fsync_latency: FsyncLatency::default(),
             torn_tails_cut: AtomicU64::new(replay.torn_tails_cut),
         };
         Ok((wal, replay))
@@ -396,6 +458,11 @@ impl Wal {
         self.fsyncs.load(Ordering::Relaxed)
     }
 
+    /// Latency of the group-commit fsyncs that acknowledged appends.
+    pub fn fsync_latency(&self) -> FsyncLatencySnapshot {
+        self.fsync_latency.snapshot()
+    }
+
     /// Torn tails cut by `open` (0 or 1).
     pub fn torn_tails_cut(&self) -> u64 {
         self.torn_tails_cut.load(Ordering::Relaxed)
@@ -448,6 +515,7 @@ impl Wal {
                 inner.appended_pos,
             )
         };
+        let started = std::time::Instant::now();
         if let Err(e) = file.sync_data() {
             // After a failed fsync the page cache may have dropped the data: never retry.
             return Err(Self::poison(
@@ -455,6 +523,7 @@ impl Wal {
                 io_err("fsync wal file", &path)(e),
             ));
         }
+        self.fsync_latency.observe(started.elapsed());
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(pos)
     }

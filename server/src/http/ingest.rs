@@ -1,0 +1,418 @@
+//! `POST /v1/logs/ingest`: a JSON `{"logs": […]}` document, NDJSON or text lines, optionally
+//! gzip/zstd-compressed, answered 202 once the request is one fsynced WAL record.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use serde::{Deserialize, Serialize};
+use silt_engine::parse::{InputFormat, LineParser, ParseOptions, detect_format, parse_ndjson_line};
+use silt_engine::{DEFAULT_STREAM, EngineError};
+use silt_storage::record::LogRecord;
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody, parse_json};
+use super::metrics::TenantLabel;
+use crate::keys::Role;
+
+/// Errors listed in a response; the rest are only counted in `failed`.
+const MAX_REPORTED_ERRORS: usize = 100;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IngestParams {
+    /// Stream the rows go to (also `X-Silt-Stream`); default `default`.
+    stream: Option<String>,
+}
+
+/// The JSON form of a request: each element is one log event, as in NDJSON.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct IngestBody {
+    #[schema(value_type = Vec<Object>)]
+    logs: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestResponse {
+    /// Rows acknowledged: durable in the WAL and visible to queries.
+    ingested: u64,
+    /// Lines or elements rejected as malformed (the others are kept).
+    failed: u64,
+    /// The first rejections: 0-based element index (JSON) or line index (NDJSON/text).
+    errors: Vec<IngestItemError>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestItemError {
+    index: u64,
+    error: String,
+}
+
+/// Ingest logs. One request is one atomic, durable unit: acknowledged rows survive a crash,
+/// and a request is never partly present.
+#[utoipa::path(post, path = "/v1/logs/ingest", tag = "logs",
+    params(IngestParams, ("X-Silt-Stream" = Option<String>, Header, description = "Stream the rows go to")),
+    request_body(content(
+        (IngestBody = "application/json"),
+        (String = "application/x-ndjson"),
+        (String = "text/plain"),
+    ), description = "`{\"logs\": [...]}`, NDJSON, or plain-text lines; `Content-Encoding: gzip|zstd` accepted"),
+    responses(
+        (status = 202, description = "Durable in the WAL", body = IngestResponse),
+        (status = 400, description = "Unreadable body", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "Key without the ingest role", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Unsupported content type or encoding", body = ErrorBody),
+        (status = 429, description = "Tenant over its ingest rate; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Starting, or memtables over budget; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn ingest(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
+    let engine = state.engine()?.clone();
+    let caller = state.authorize(&headers, Role::Ingest)?;
+    let gate = state.gates.tenant(&caller.tenant);
+    let max_body = gate.limits.max_body_bytes;
+    let stream = stream_name(&uri, &headers)?;
+
+    if engine.over_memory_budget() {
+        state.metrics.limited(&caller.tenant, "memory");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "memtables are over their budget while flushes catch up; retry shortly",
+        )
+        .retry_after(1));
+    }
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body over {max_body} bytes (limits.max_body_bytes); split it"),
+        )
+    };
+    if let Some(length) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && length > max_body
+    {
+        return Err(too_large());
+    }
+    let raw = axum::body::to_bytes(body, max_body as usize)
+        .await
+        .map_err(|e| {
+            // axum wraps http-body-util's LengthLimitError, whose text is all it exposes.
+            if format!("{e:?}").contains("LengthLimitError")
+                || e.to_string().contains("length limit")
+            {
+                too_large()
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {e}"))
+            }
+        })?;
+    let started = Instant::now();
+    let encoding = header_str(&headers, header::CONTENT_ENCODING)?.map(str::to_ascii_lowercase);
+    let content_type = header_str(&headers, header::CONTENT_TYPE)?.map(str::to_ascii_lowercase);
+    let parsed = tokio::task::spawn_blocking(move || {
+        let body = decode(&raw, encoding.as_deref(), max_body)?;
+        let bytes = body.len() as u64;
+        parse_body(&body, content_type.as_deref()).map(|p| (p, bytes))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let (
+        Parsed {
+            records,
+            failed,
+            errors,
+        },
+        bytes,
+    ) = parsed?;
+
+    let label = TenantLabel {
+        tenant: caller.tenant.clone(),
+    };
+    state
+        .metrics
+        .ingest_rejected_lines
+        .get_or_create(&label)
+        .inc_by(failed);
+    if records.is_empty() {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(IngestResponse {
+                ingested: 0,
+                failed,
+                errors,
+            }),
+        ));
+    }
+    if let Err(throttled) = gate.admit_ingest(records.len() as u64, bytes) {
+        state.metrics.limited(&caller.tenant, "ingest_rate");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "tenant '{}' is over its ingest rate ({} lines/s, {} bytes/s)",
+                caller.tenant,
+                gate.limits.ingest_lines_per_second,
+                gate.limits.ingest_bytes_per_second
+            ),
+        )
+        .retry_after(throttled.retry_after_secs));
+    }
+    let tenant = caller.tenant.clone();
+    let receipt = tokio::task::spawn_blocking(move || engine.ingest(&tenant, &stream, &records))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(engine_error)?;
+    state
+        .metrics
+        .ingest_lines
+        .get_or_create(&label)
+        .inc_by(receipt.rows);
+    state
+        .metrics
+        .ingest_bytes
+        .get_or_create(&label)
+        .inc_by(bytes);
+    state
+        .metrics
+        .ingest_ack_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(IngestResponse {
+            ingested: receipt.rows,
+            failed,
+            errors,
+        }),
+    ))
+}
+
+fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::InvalidInput(reason) => ApiError::bad_request(reason),
+        EngineError::Closed => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+        .retry_after(5),
+        EngineError::Storage(s) if s.kind == silt_storage::ErrorKind::InvalidInput => {
+            ApiError::bad_request(s.to_string())
+        }
+        other => {
+            tracing::error!(error = %other, "ingest failed; nothing of this request was acknowledged");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_error",
+                format!("not stored: {other}"),
+            )
+        }
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ApiError> {
+    headers
+        .get(&name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::bad_request(format!("header {name} is not ASCII")))
+        })
+        .transpose()
+}
+
+fn stream_name(uri: &Uri, headers: &HeaderMap) -> Result<String, ApiError> {
+    let params = axum::extract::Query::<IngestParams>::try_from_uri(uri)
+        .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?
+        .0;
+    let stream = match (
+        header_str(headers, header::HeaderName::from_static("x-silt-stream"))?,
+        params.stream,
+    ) {
+        (Some(h), _) => h.to_string(),
+        (None, Some(q)) => q,
+        (None, None) => DEFAULT_STREAM.to_string(),
+    };
+    silt_storage::layout::validate_name("stream", &stream)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(stream)
+}
+
+/// Undoes `Content-Encoding`, refusing output over `limit` bytes (a decompression bomb is a
+/// 413 like any other oversized body).
+fn decode(raw: &[u8], encoding: Option<&str>, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    let result = match encoding.map(str::trim) {
+        None | Some("") | Some("identity") => return Ok(raw.to_vec()),
+        Some("gzip") | Some("x-gzip") => flate2::read::MultiGzDecoder::new(raw)
+            .take(limit + 1)
+            .read_to_end(&mut out),
+        Some("zstd") => zstd::stream::read::Decoder::new(raw)
+            .and_then(|d| d.take(limit + 1).read_to_end(&mut out)),
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                format!("Content-Encoding '{other}' is not supported (gzip, zstd)"),
+            ));
+        }
+    };
+    result.map_err(|e| {
+        ApiError::bad_request(format!(
+            "cannot decompress the body ({}): {e}",
+            encoding.unwrap_or_default()
+        ))
+    })?;
+    if out.len() as u64 > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("decompressed body over {limit} bytes (limits.max_body_bytes); split it"),
+        ));
+    }
+    Ok(out)
+}
+
+#[derive(Debug)]
+struct Parsed {
+    records: Vec<LogRecord>,
+    failed: u64,
+    errors: Vec<IngestItemError>,
+}
+
+impl Parsed {
+    fn reject(&mut self, index: u64, error: String) {
+        self.failed += 1;
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(IngestItemError { index, error });
+        }
+    }
+}
+
+fn parse_body(body: &[u8], content_type: Option<&str>) -> Result<Parsed, ApiError> {
+    let mime = content_type
+        .map(|c| c.split(';').next().unwrap_or("").trim())
+        .unwrap_or("");
+    let mut parsed = Parsed {
+        records: Vec::new(),
+        failed: 0,
+        errors: Vec::new(),
+    };
+    let opts = ParseOptions::default();
+    let format = match mime {
+        "application/json" => return parse_json_document(body, &opts, parsed),
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines" => InputFormat::Ndjson,
+        "text/plain" => InputFormat::Text,
+        "" | "application/octet-stream" => detect_format(body),
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "Content-Type '{other}' is not supported (application/json, application/x-ndjson, text/plain)"
+                ),
+            ));
+        }
+    };
+    let mut parser = LineParser::new(format, opts);
+    let mut results = parser.feed(body);
+    results.extend(parser.finish());
+    parsed.records.reserve(results.len());
+    for result in results {
+        match result {
+            Ok(record) => parsed.records.push(record),
+            Err(e) => parsed.reject(e.line.saturating_sub(1), e.reason),
+        }
+    }
+    Ok(parsed)
+}
+
+/// `{"logs": [...]}` (or a bare array): every element an object, parsed as an NDJSON line.
+fn parse_json_document(
+    body: &[u8],
+    opts: &ParseOptions,
+    mut parsed: Parsed,
+) -> Result<Parsed, ApiError> {
+    let logs = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => parse_json::<Vec<serde_json::Value>>(body)?,
+        _ => parse_json::<IngestBody>(body)?.logs,
+    };
+    parsed.records.reserve(logs.len());
+    for (index, value) in logs.into_iter().enumerate() {
+        if !value.is_object() {
+            parsed.reject(index as u64, "expected a JSON object".to_string());
+            continue;
+        }
+        let line = serde_json::to_vec(&value).map_err(ApiError::internal)?;
+        match parse_ndjson_line(&line, opts) {
+            Ok(record) => parsed.records.push(record),
+            Err(reason) => parsed.reject(index as u64, reason),
+        }
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_ndjson_and_text_bodies_parse_with_per_item_errors() {
+        let json = br#"{"logs":[{"message":"a","level":"error"}, 5, {"message":"b"}]}"#;
+        let p = parse_body(json, Some("application/json")).unwrap();
+        assert_eq!(p.records.len(), 2);
+        assert_eq!((p.failed, p.errors[0].index), (1, 1));
+
+        let ndjson = b"{\"message\":\"a\"}\nnot json\n\n{\"message\":\"c\"}";
+        let p = parse_body(ndjson, Some("application/x-ndjson; charset=utf-8")).unwrap();
+        assert_eq!(p.records.len(), 2);
+        assert_eq!(p.errors[0].index, 1);
+
+        let p = parse_body(b"one\ntwo\n", Some("text/plain")).unwrap();
+        assert_eq!(p.records.len(), 2);
+        assert!(parse_body(b"x", Some("image/png")).is_err());
+        let broken = parse_body(b"{\"logs\": [", Some("application/json")).unwrap_err();
+        assert_eq!(broken.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn compressed_bodies_decode_and_bombs_are_refused() {
+        let text = b"hello world\n".repeat(1000);
+        let gz = {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut e, &text).unwrap();
+            e.finish().unwrap()
+        };
+        assert_eq!(decode(&gz, Some("gzip"), 1 << 20).unwrap(), text);
+        let zs = zstd::encode_all(&text[..], 3).unwrap();
+        assert_eq!(decode(&zs, Some("zstd"), 1 << 20).unwrap(), text);
+        assert_eq!(
+            decode(&zs, Some("zstd"), 100).unwrap_err().status,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            decode(b"garbage", Some("gzip"), 100).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            decode(b"x", Some("br"), 100).unwrap_err().status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
+}

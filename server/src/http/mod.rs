@@ -1,0 +1,220 @@
+//! The HTTP API (axum): shared state, the route table (which is also the OpenAPI document),
+//! health and metrics endpoints, and running the server until SIGTERM.
+
+mod auth;
+pub mod error;
+mod ingest;
+pub mod limits;
+mod metrics;
+mod query;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
+use silt_engine::Engine;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::Config;
+use crate::keys::Role;
+pub use auth::{Caller, KeyRing};
+use error::{ApiError, ErrorBody};
+use limits::Gates;
+use metrics::Metrics;
+
+/// What every handler shares.
+pub struct AppState {
+    pub keys: KeyRing,
+    pub gates: Gates,
+    pub metrics: Metrics,
+    /// Where DataFusion runs, apart from the runtime that accepts requests and acks ingests.
+    pub queries: tokio::runtime::Handle,
+}
+
+impl AppState {
+    pub fn new(config: Config, keys: KeyRing, queries: tokio::runtime::Handle) -> Self {
+        Self {
+            gates: Gates::new(config),
+            keys,
+            metrics: Metrics::new(),
+            queries,
+        }
+    }
+
+    /// The engine, once the catalog is loaded and the WAL replayed.
+    pub fn engine(&self) -> Result<&Arc<Engine>, ApiError> {
+        self.metrics
+            .engine
+            .engine
+            .get()
+            .ok_or_else(ApiError::not_ready)
+    }
+
+    /// Hands over the opened engine: from now on `/health` is 200.
+    pub fn set_engine(&self, engine: Arc<Engine>) {
+        let _ = self.metrics.engine.engine.set(engine);
+    }
+
+    pub fn take_engine(&self) -> Option<Arc<Engine>> {
+        self.metrics.engine.engine.get().cloned()
+    }
+
+    fn authorize(&self, headers: &axum::http::HeaderMap, role: Role) -> Result<Caller, ApiError> {
+        self.keys.authorize(headers, role)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Silt",
+        description = "Log database: ingest, search, aggregate and SQL over logs kept in Parquet."
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&SecurityAddon)
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+/// The route table and the OpenAPI document built from the same handlers.
+pub fn router(state: Arc<AppState>) -> axum::Router {
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics_text))
+        .routes(routes!(ingest::ingest))
+        .routes(routes!(query::search_post, query::search_get))
+        .routes(routes!(query::aggregate))
+        .routes(routes!(query::sql))
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    let api = Arc::new(api);
+    router
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::Extension(api))
+        // Bodies are read and limited by the handlers themselves (413 with a JSON error).
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+/// Answers 200 once the catalog is loaded and the WAL replayed, 503 before.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "Serving"), (status = 503, description = "Starting", body = ErrorBody)))]
+async fn health(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    state.engine()?;
+    Ok(Json(serde_json::json!({"status": "ok"})))
+}
+
+/// Like `/health`, and 503 while ingest is refused because memtables are over budget.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, description = "Ready for traffic"), (status = 503, description = "Starting or over budget", body = ErrorBody)))]
+async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let engine = state.engine()?;
+    if engine.over_memory_budget() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "memtables are over their budget; flushes are catching up",
+        )
+        .retry_after(1));
+    }
+    if let Some(error) = engine.last_flush_error() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "flush_failing",
+            format!("the latest flush failed: {error}"),
+        ));
+    }
+    Ok(Json(serde_json::json!({"status": "ready"})))
+}
+
+/// Prometheus / OpenMetrics text.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this server")))]
+async fn openapi_json(
+    axum::Extension(api): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json((*api).clone())
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route {} (see /v1/openapi.json)", uri.path()),
+    )
+}
+
+/// Binds `listen` with `TCP_NODELAY` on every accepted connection.
+pub async fn bind(listen: &str) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr)> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let keys = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            keys.keys.reload_if_changed();
+        }
+    });
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
