@@ -1,7 +1,8 @@
-//! Log-line parsing for ingest: the options, the input formats and their detection, and the
-//! public entry points re-exported from the per-format modules.
+//! Log-line parsing for ingest: the options, the input formats and their detection, the
+//! public entry points re-exported from the per-format modules, and whole request bodies.
 
 mod aliases;
+pub mod body;
 mod calendar;
 mod flatten;
 mod level;

@@ -14,7 +14,7 @@ pub mod udf;
 pub use hits::{Cursor, SearchRequest, SearchResult, SearchStats, search};
 pub use pruning::TimeRange;
 pub use snapshot::{MemBatch, SegmentOpener, TableSnapshot, table_schema};
-pub use sql::{AggregateRequest, Bucket, Metric, QueryOptions, aggregate, session, sql};
+pub use sql::{AggregateRequest, Bucket, Metric, QueryOptions, aggregate, plan_sql, session, sql};
 
 /// Any failure of a query.
 #[derive(Debug, thiserror::Error)]

@@ -131,9 +131,23 @@ pub fn session(
     Ok(ctx)
 }
 
-/// Runs one SQL statement over `logs`.
+/// Plans one read-only SQL statement: queries only. DDL (`CREATE EXTERNAL TABLE` would read
+/// any file the server can), DML (`COPY … TO` would write one) and `SET` are refused, so a
+/// caller sees nothing but its own `logs`.
+pub async fn plan_sql(
+    ctx: &SessionContext,
+    text: &str,
+) -> Result<datafusion::dataframe::DataFrame, QueryError> {
+    let options = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    Ok(ctx.sql_with_options(text, options).await?)
+}
+
+/// Runs one read-only SQL statement over `logs` (see [`plan_sql`]).
 pub async fn sql(ctx: &SessionContext, text: &str) -> Result<Vec<RecordBatch>, QueryError> {
-    let frame = ctx.sql(text).await?;
+    let frame = plan_sql(ctx, text).await?;
     Ok(frame.collect().await?)
 }
 

@@ -687,6 +687,56 @@ fn a_flooding_tenant_gets_429_while_another_tenant_keeps_querying() {
 }
 
 #[test]
+fn query_limits_cut_results_cancel_slow_queries_and_cap_concurrency() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("SILT_LIMITS__MAX_RESULT_ROWS", "5"),
+            ("SILT_LIMITS__QUERY_TIMEOUT_SECONDS", "2"),
+            ("SILT_LIMITS__MAX_CONCURRENT_QUERIES", "1"),
+        ],
+    );
+    let lines: String = (0..20).map(|i| format!("row {i}\n")).collect();
+    ingest(&server, None, "text/plain", &[], lines.as_bytes());
+
+    // A result over the row limit is cut, and says so.
+    let (status, body) = server.post_json(
+        "/v1/sql",
+        None,
+        &json!({"query": "SELECT message FROM logs"}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["rows"].as_array().unwrap().len(), 5);
+    assert_eq!(body["truncated"], true);
+
+    // A slow query holds the tenant's only slot, so another is refused, until it times out.
+    let slow = json!({"query": "SELECT count(*) FROM generate_series(1, 100000000000)"});
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| server.post_json("/v1/sql", None, &slow));
+        std::thread::sleep(Duration::from_millis(500));
+        let (status, err) = server.post_json("/v1/logs/search", None, &json!({"query": "row"}));
+        assert_eq!(status, 429, "{err}");
+        assert_eq!(err["error"]["type"], "too_many_queries");
+        let (status, err) = slow.join().unwrap();
+        assert_eq!(status, 504, "{err}");
+        assert_eq!(err["error"]["type"], "timeout");
+    });
+    // The slot is free again once the cancelled query has wound down.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = server.post_json("/v1/logs/search", None, &json!({"query": "row"}));
+        if status == 200 {
+            assert_eq!(total(&body), 20);
+            break;
+        }
+        assert_eq!(status, 429, "{body}");
+        assert!(Instant::now() < deadline, "the slot was never released");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn the_openapi_document_lists_every_route_and_only_real_ones() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);

@@ -233,7 +233,7 @@ pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     let runtime = super::runtime()?;
     let result = runtime.block_on(async {
         let ctx = engine.query_session(&args.tenant)?;
-        let frame = ctx.sql(&args.query).await?;
+        let frame = silt_query::plan_sql(&ctx, &args.query).await?;
         let schema = frame.schema().as_arrow().clone();
         let batches = frame.collect().await?;
         Ok::<_, silt_query::QueryError>((schema, batches))

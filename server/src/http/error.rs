@@ -133,7 +133,7 @@ impl IntoResponse for ApiError {
 /// Reads a JSON request body, pointing at the offending byte when it does not parse.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        let offset = line_column_offset(body, e.line(), e.column());
+        let offset = silt_engine::parse::body::line_column_offset(body, e.line(), e.column());
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
@@ -141,16 +141,4 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
         )
         .at(offset)
     })
-}
-
-/// Byte offset (0-based) of a 1-based line/column, as serde_json reports them.
-fn line_column_offset(body: &[u8], line: usize, column: usize) -> Option<u64> {
-    if line == 0 {
-        return None;
-    }
-    let mut start = 0usize;
-    for _ in 1..line {
-        start += body[start..].iter().position(|&b| b == b'\n')? + 1;
-    }
-    Some((start + column.saturating_sub(1)) as u64)
 }

@@ -10,18 +10,15 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use serde::{Deserialize, Serialize};
-use silt_engine::parse::{InputFormat, LineParser, ParseOptions, detect_format, parse_ndjson_line};
+use silt_engine::parse::ParseOptions;
+use silt_engine::parse::body::{BodyKind, ParsedBody, parse_body};
 use silt_engine::{DEFAULT_STREAM, EngineError};
-use silt_storage::record::LogRecord;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody, parse_json};
+use super::error::{ApiError, ErrorBody};
 use super::metrics::TenantLabel;
 use crate::keys::Role;
-
-/// Errors listed in a response; the rest are only counted in `failed`.
-const MAX_REPORTED_ERRORS: usize = 100;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -30,8 +27,10 @@ pub struct IngestParams {
     stream: Option<String>,
 }
 
-/// The JSON form of a request: each element is one log event, as in NDJSON.
-#[derive(Debug, Deserialize, ToSchema)]
+/// The JSON form of a request: each element is one log event, as in NDJSON. (Documentation
+/// only: `silt_parse::body` reads it.)
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
 pub struct IngestBody {
     #[schema(value_type = Vec<Object>)]
     logs: Vec<serde_json::Value>,
@@ -127,18 +126,20 @@ pub async fn ingest(
     let parsed = tokio::task::spawn_blocking(move || {
         let body = decode(&raw, encoding.as_deref(), max_body)?;
         let bytes = body.len() as u64;
-        parse_body(&body, content_type.as_deref()).map(|p| (p, bytes))
+        parse(&body, content_type.as_deref()).map(|p| (p, bytes))
     })
     .await
     .map_err(ApiError::internal)?;
-    let (
-        Parsed {
-            records,
-            failed,
-            errors,
-        },
-        bytes,
-    ) = parsed?;
+    let (parsed, bytes) = parsed?;
+    let (records, failed) = (parsed.records, parsed.failed);
+    let errors: Vec<IngestItemError> = parsed
+        .rejections
+        .into_iter()
+        .map(|r| IngestItemError {
+            index: r.index,
+            error: r.reason,
+        })
+        .collect();
 
     let label = TenantLabel {
         tenant: caller.tenant.clone(),
@@ -286,110 +287,26 @@ fn decode(raw: &[u8], encoding: Option<&str>, limit: u64) -> Result<Vec<u8>, Api
     Ok(out)
 }
 
-#[derive(Debug)]
-struct Parsed {
-    records: Vec<LogRecord>,
-    failed: u64,
-    errors: Vec<IngestItemError>,
-}
-
-impl Parsed {
-    fn reject(&mut self, index: u64, error: String) {
-        self.failed += 1;
-        if self.errors.len() < MAX_REPORTED_ERRORS {
-            self.errors.push(IngestItemError { index, error });
-        }
-    }
-}
-
-fn parse_body(body: &[u8], content_type: Option<&str>) -> Result<Parsed, ApiError> {
-    let mime = content_type
-        .map(|c| c.split(';').next().unwrap_or("").trim())
-        .unwrap_or("");
-    let mut parsed = Parsed {
-        records: Vec::new(),
-        failed: 0,
-        errors: Vec::new(),
+/// Parses the decompressed body by its media type.
+fn parse(body: &[u8], content_type: Option<&str>) -> Result<ParsedBody, ApiError> {
+    let Some(kind) = BodyKind::from_media_type(content_type) else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "Content-Type '{}' is not supported (application/json, application/x-ndjson, text/plain)",
+                content_type.unwrap_or_default()
+            ),
+        ));
     };
-    let opts = ParseOptions::default();
-    let format = match mime {
-        "application/json" => return parse_json_document(body, &opts, parsed),
-        "application/x-ndjson"
-        | "application/ndjson"
-        | "application/jsonl"
-        | "application/x-jsonlines" => InputFormat::Ndjson,
-        "text/plain" => InputFormat::Text,
-        "" | "application/octet-stream" => detect_format(body),
-        other => {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                format!(
-                    "Content-Type '{other}' is not supported (application/json, application/x-ndjson, text/plain)"
-                ),
-            ));
-        }
-    };
-    let mut parser = LineParser::new(format, opts);
-    let mut results = parser.feed(body);
-    results.extend(parser.finish());
-    parsed.records.reserve(results.len());
-    for result in results {
-        match result {
-            Ok(record) => parsed.records.push(record),
-            Err(e) => parsed.reject(e.line.saturating_sub(1), e.reason),
-        }
-    }
-    Ok(parsed)
-}
-
-/// `{"logs": [...]}` (or a bare array): every element an object, parsed as an NDJSON line.
-fn parse_json_document(
-    body: &[u8],
-    opts: &ParseOptions,
-    mut parsed: Parsed,
-) -> Result<Parsed, ApiError> {
-    let logs = match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => parse_json::<Vec<serde_json::Value>>(body)?,
-        _ => parse_json::<IngestBody>(body)?.logs,
-    };
-    parsed.records.reserve(logs.len());
-    for (index, value) in logs.into_iter().enumerate() {
-        if !value.is_object() {
-            parsed.reject(index as u64, "expected a JSON object".to_string());
-            continue;
-        }
-        let line = serde_json::to_vec(&value).map_err(ApiError::internal)?;
-        match parse_ndjson_line(&line, opts) {
-            Ok(record) => parsed.records.push(record),
-            Err(reason) => parsed.reject(index as u64, reason),
-        }
-    }
-    Ok(parsed)
+    parse_body(body, kind, &ParseOptions::default()).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()).at(e.offset)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_ndjson_and_text_bodies_parse_with_per_item_errors() {
-        let json = br#"{"logs":[{"message":"a","level":"error"}, 5, {"message":"b"}]}"#;
-        let p = parse_body(json, Some("application/json")).unwrap();
-        assert_eq!(p.records.len(), 2);
-        assert_eq!((p.failed, p.errors[0].index), (1, 1));
-
-        let ndjson = b"{\"message\":\"a\"}\nnot json\n\n{\"message\":\"c\"}";
-        let p = parse_body(ndjson, Some("application/x-ndjson; charset=utf-8")).unwrap();
-        assert_eq!(p.records.len(), 2);
-        assert_eq!(p.errors[0].index, 1);
-
-        let p = parse_body(b"one\ntwo\n", Some("text/plain")).unwrap();
-        assert_eq!(p.records.len(), 2);
-        assert!(parse_body(b"x", Some("image/png")).is_err());
-        let broken = parse_body(b"{\"logs\": [", Some("application/json")).unwrap_err();
-        assert_eq!(broken.status, StatusCode::BAD_REQUEST);
-    }
 
     #[test]
     fn compressed_bodies_decode_and_bombs_are_refused() {

@@ -438,7 +438,7 @@ pub async fn sql(
         let run = async {
             let planned = async {
                 let ctx = engine.query_session(&tenant)?;
-                let frame = ctx.sql(&body.query).await?;
+                let frame = silt_query::plan_sql(&ctx, &body.query).await?;
                 let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
                 let mut stream = frame.execute_stream().await?;
                 let first = stream.next().await.transpose()?;

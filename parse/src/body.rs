@@ -1,0 +1,198 @@
+//! Whole request bodies of the ingest API: a JSON document (`{"logs": [...]}` or an array),
+//! NDJSON or text, chosen by media type, parsed into records plus per-item rejections.
+
+use silt_storage::record::LogRecord;
+
+use super::{InputFormat, LineParser, ParseOptions, detect_format, parse_ndjson_line};
+
+/// Rejections listed one by one; the rest are only counted.
+pub const MAX_LISTED_REJECTIONS: usize = 100;
+
+/// The body's shape, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `{"logs": [{…}, …]}` or `[{…}, …]`: one event per element.
+    JsonDocument,
+    Lines(InputFormat),
+    /// No media type: NDJSON or text, guessed from the first lines.
+    Detect,
+}
+
+impl BodyKind {
+    /// The kind for a `Content-Type` value (parameters such as `charset` ignored), or `None`
+    /// for a type the API does not take.
+    pub fn from_media_type(content_type: Option<&str>) -> Option<BodyKind> {
+        let mime = content_type
+            .map(|c| {
+                c.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        Some(match mime.as_str() {
+            "application/json" => BodyKind::JsonDocument,
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines" => BodyKind::Lines(InputFormat::Ndjson),
+            "text/plain" => BodyKind::Lines(InputFormat::Text),
+            "" | "application/octet-stream" => BodyKind::Detect,
+            _ => return None,
+        })
+    }
+}
+
+/// One rejected event: its 0-based element (JSON) or line (NDJSON, text) index and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub index: u64,
+    pub reason: String,
+}
+
+/// The records of a body and what was rejected.
+#[derive(Debug, Default)]
+pub struct ParsedBody {
+    pub records: Vec<LogRecord>,
+    /// Every rejected event.
+    pub failed: u64,
+    /// The first [`MAX_LISTED_REJECTIONS`] of them.
+    pub rejections: Vec<Rejection>,
+}
+
+impl ParsedBody {
+    fn reject(&mut self, index: u64, reason: String) {
+        self.failed += 1;
+        if self.rejections.len() < MAX_LISTED_REJECTIONS {
+            self.rejections.push(Rejection { index, reason });
+        }
+    }
+}
+
+/// A JSON document that does not parse at all (nothing of it is kept).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid JSON body: {message}")]
+pub struct BodyError {
+    pub message: String,
+    /// 0-based byte offset of the problem, when known.
+    pub offset: Option<u64>,
+}
+
+/// Parses a whole body. Events that are malformed are rejected one by one and the others
+/// kept; only a JSON document that is not JSON fails as a whole.
+pub fn parse_body(
+    body: &[u8],
+    kind: BodyKind,
+    opts: &ParseOptions,
+) -> Result<ParsedBody, BodyError> {
+    let format = match kind {
+        BodyKind::JsonDocument => return parse_json_document(body, opts),
+        BodyKind::Lines(format) => format,
+        BodyKind::Detect => detect_format(body),
+    };
+    let mut parsed = ParsedBody::default();
+    let mut parser = LineParser::new(format, opts.clone());
+    let mut results = parser.feed(body);
+    results.extend(parser.finish());
+    parsed.records.reserve(results.len());
+    for result in results {
+        match result {
+            Ok(record) => parsed.records.push(record),
+            Err(e) => parsed.reject(e.line.saturating_sub(1), e.reason),
+        }
+    }
+    Ok(parsed)
+}
+
+#[derive(serde::Deserialize)]
+struct LogsDocument {
+    logs: Vec<serde_json::Value>,
+}
+
+fn parse_json_document(body: &[u8], opts: &ParseOptions) -> Result<ParsedBody, BodyError> {
+    let invalid = |e: serde_json::Error| BodyError {
+        offset: line_column_offset(body, e.line(), e.column()),
+        message: e.to_string(),
+    };
+    let logs = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice::<Vec<serde_json::Value>>(body).map_err(invalid)?,
+        _ => {
+            serde_json::from_slice::<LogsDocument>(body)
+                .map_err(invalid)?
+                .logs
+        }
+    };
+    let mut parsed = ParsedBody::default();
+    parsed.records.reserve(logs.len());
+    let mut line = Vec::new();
+    for (index, value) in logs.into_iter().enumerate() {
+        if !value.is_object() {
+            parsed.reject(index as u64, "expected a JSON object".to_string());
+            continue;
+        }
+        line.clear();
+        serde_json::to_writer(&mut line, &value).expect("a JSON value serialises");
+        match parse_ndjson_line(&line, opts) {
+            Ok(record) => parsed.records.push(record),
+            Err(reason) => parsed.reject(index as u64, reason),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Byte offset (0-based) of a 1-based line/column as serde_json reports them.
+pub fn line_column_offset(body: &[u8], line: usize, column: usize) -> Option<u64> {
+    if line == 0 {
+        return None;
+    }
+    let mut start = 0usize;
+    for _ in 1..line {
+        start += body.get(start..)?.iter().position(|&b| b == b'\n')? + 1;
+    }
+    Some((start + column.saturating_sub(1)) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &[u8], content_type: &str) -> Result<ParsedBody, BodyError> {
+        let kind = BodyKind::from_media_type(Some(content_type)).expect("known type");
+        parse_body(body, kind, &ParseOptions::default())
+    }
+
+    #[test]
+    fn json_ndjson_and_text_bodies_parse_with_per_item_rejections() {
+        let json = br#"{"logs":[{"message":"a","level":"error"}, 5, {"message":"b"}]}"#;
+        let p = parse(json, "application/json").unwrap();
+        assert_eq!(p.records.len(), 2);
+        assert_eq!((p.failed, p.rejections[0].index), (1, 1));
+        let p = parse(br#"[{"message":"a"}]"#, "application/json; charset=utf-8").unwrap();
+        assert_eq!(p.records[0].message, "a");
+
+        let ndjson = b"{\"message\":\"a\"}\nnot json\n\n{\"message\":\"c\"}";
+        let p = parse(ndjson, "application/x-ndjson; charset=utf-8").unwrap();
+        assert_eq!(p.records.len(), 2);
+        assert_eq!(p.rejections[0].index, 1);
+
+        let p = parse(b"one\ntwo\n", "text/plain").unwrap();
+        assert_eq!(p.records.len(), 2);
+        assert_eq!(BodyKind::from_media_type(Some("image/png")), None);
+        assert_eq!(BodyKind::from_media_type(None), Some(BodyKind::Detect));
+    }
+
+    #[test]
+    fn a_broken_document_points_at_the_byte() {
+        let err = parse(b"{\"logs\": [\n  {\"a\": }]}", "application/json").unwrap_err();
+        assert_eq!(err.offset, Some(19), "{err}");
+        assert!(parse(b"{\"records\": []}", "application/json").is_err());
+    }
+
+    #[test]
+    fn only_the_first_rejections_are_listed() {
+        let body = "x\n".repeat(150);
+        let p = parse(body.as_bytes(), "application/x-ndjson").unwrap();
+        assert_eq!((p.failed, p.rejections.len()), (150, MAX_LISTED_REJECTIONS));
+    }
+}
