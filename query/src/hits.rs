@@ -1,5 +1,5 @@
-//! Newest-first search: hits ordered by (timestamp, _seq) descending, read segment by segment
-//! from the newest and stopped once no older segment can beat the hits held; cursors page on.
+//! Search: hits ordered by (timestamp, _seq), newest or oldest first, read segment by segment
+//! from the best end and stopped once no further segment can beat the hits held; cursors page on.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -15,6 +15,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use roaring::RoaringBitmap;
+use silt_storage::catalog::SegmentEntry;
 use silt_storage::schema::{SEQ, TIMESTAMP};
 use silt_storage::segment::SegmentReader;
 
@@ -33,7 +34,38 @@ pub struct SearchRequest {
     pub time: TimeRange,
     pub limit: usize,
     pub cursor: Option<String>,
+    pub order: SortOrder,
     pub count_budget_rows: u64,
+}
+
+/// The order of hits: by `(timestamp, _seq)`, descending or ascending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+impl SortOrder {
+    /// Maps `(timestamp, _seq)` to a rank where larger comes first. Bitwise NOT reverses the
+    /// order of both types without overflow and is its own inverse, so it also maps back.
+    fn rank(self, timestamp: i64, seq: u64) -> (i64, u64) {
+        match self {
+            SortOrder::NewestFirst => (timestamp, seq),
+            SortOrder::OldestFirst => (!timestamp, !seq),
+        }
+    }
+
+    /// The best rank any row of a segment can have, then the worst.
+    fn segment_ranks(self, entry: &SegmentEntry) -> ((i64, u64), i64) {
+        match self {
+            SortOrder::NewestFirst => ((entry.max_timestamp, entry.seq.last), entry.min_timestamp),
+            SortOrder::OldestFirst => (
+                (!entry.min_timestamp, !entry.seq.first),
+                !entry.max_timestamp,
+            ),
+        }
+    }
 }
 
 impl SearchRequest {
@@ -43,6 +75,7 @@ impl SearchRequest {
             time: TimeRange::ALL,
             limit: 100,
             cursor: None,
+            order: SortOrder::NewestFirst,
             count_budget_rows: DEFAULT_COUNT_BUDGET_ROWS,
         }
     }
@@ -74,35 +107,48 @@ pub struct SearchResult {
 }
 
 /// Position after the last hit of a page: `(timestamp, _seq)` plus the snapshot's `_seq` mark,
-/// so later pages ignore rows ingested after the first.
+/// so later pages ignore rows ingested after the first, and the order it pages in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub timestamp: i64,
     pub seq: u64,
     pub mark: u64,
+    pub order: SortOrder,
 }
 
 impl Cursor {
+    /// `v1.<timestamp>.<seq>.<mark>`, with `.asc` appended for oldest-first pages.
     pub fn encode(&self) -> String {
-        format!("v1.{}.{}.{}", self.timestamp, self.seq, self.mark)
+        let suffix = match self.order {
+            SortOrder::NewestFirst => "",
+            SortOrder::OldestFirst => ".asc",
+        };
+        format!("v1.{}.{}.{}{suffix}", self.timestamp, self.seq, self.mark)
     }
 
     pub fn decode(text: &str) -> Result<Self, QueryError> {
         let bad = || QueryError::InvalidCursor(text.chars().take(80).collect());
         let mut parts = text.strip_prefix("v1.").ok_or_else(bad)?.split('.');
-        let cursor = Cursor {
+        let mut cursor = Cursor {
             timestamp: parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?,
             seq: parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?,
             mark: parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?,
+            order: SortOrder::NewestFirst,
         };
+        match parts.next() {
+            None => {}
+            Some("asc") => cursor.order = SortOrder::OldestFirst,
+            Some(_) => return Err(bad()),
+        }
         if parts.next().is_some() {
             return Err(bad());
         }
         Ok(cursor)
     }
 
-    fn is_before(&self, timestamp: i64, seq: u64) -> bool {
-        (timestamp, seq) < (self.timestamp, self.seq)
+    /// The cursor's rank (see [`SortOrder::rank`]).
+    fn rank(&self) -> (i64, u64) {
+        self.order.rank(self.timestamp, self.seq)
     }
 }
 
@@ -119,6 +165,7 @@ enum Source {
 /// read, not a filter read and a fetch). More, and false-positive blocks would cost all columns.
 const ONE_PASS_MAX_BLOCKS: u64 = 1;
 
+/// `(rank of timestamp, rank of _seq, where)`: see [`SortOrder::rank`].
 type Key = (i64, u64, Source);
 
 /// The filter a search applies to each row: query, time range and snapshot mark.
@@ -226,13 +273,17 @@ fn evaluate(
 
 struct TopK {
     limit: usize,
+    order: SortOrder,
     heap: BinaryHeap<Reverse<Key>>,
     cursor: Option<Cursor>,
 }
 
 impl TopK {
-    fn offer(&mut self, key: Key) {
-        if self.cursor.is_some_and(|c| !c.is_before(key.0, key.1)) || self.limit == 0 {
+    /// Offers a matching row by its `(timestamp, _seq)`.
+    fn offer(&mut self, timestamp: i64, seq: u64, source: Source) {
+        let (t, s) = self.order.rank(timestamp, seq);
+        let key = (t, s, source);
+        if self.cursor.is_some_and(|c| (t, s) >= c.rank()) || self.limit == 0 {
             return;
         }
         if self.heap.len() < self.limit {
@@ -243,7 +294,7 @@ impl TopK {
         }
     }
 
-    /// The oldest timestamp a new hit must reach, once the page is full.
+    /// The timestamp rank a new hit must reach, once the page is full.
     fn floor(&self) -> Option<i64> {
         (self.heap.len() == self.limit)
             .then(|| self.heap.peek().map(|Reverse(k)| k.0))
@@ -259,6 +310,11 @@ pub async fn search(
     let query = search::parse(&request.query)?;
     let query_expr = search::to_expr(&query);
     let cursor = request.cursor.as_deref().map(Cursor::decode).transpose()?;
+    if cursor.is_some_and(|c| c.order != request.order) {
+        return Err(QueryError::InvalidRequest(
+            "the cursor belongs to a search in the other sort order".into(),
+        ));
+    }
     let mark = cursor.map(|c| c.mark).or(snapshot.max_seq);
     let filter = search_filter(&query_expr, request.time, mark);
     let projected = project(&filter)?;
@@ -271,8 +327,10 @@ pub async fn search(
         segments_total: snapshot.segments.len(),
         ..Default::default()
     };
+    let order = request.order;
     let mut top = TopK {
         limit: request.limit,
+        order,
         heap: BinaryHeap::new(),
         cursor,
     };
@@ -290,29 +348,24 @@ pub async fn search(
         total += matches.len() as u64;
         let (ts, seq) = key_columns(&batch);
         for row in matches {
-            top.offer((
+            top.offer(
                 ts.value(row),
                 seq.value(row),
                 Source::Held { batch: i, row },
-            ));
+            );
         }
         held.push(full);
     }
 
-    // Segments, newest first.
-    let mut order: Vec<usize> = (0..snapshot.segments.len())
+    // Segments, best first.
+    let mut segment_order: Vec<usize> = (0..snapshot.segments.len())
         .filter(|&i| {
             let e = &snapshot.segments[i];
             request.time.overlaps(e.min_timestamp, e.max_timestamp)
                 && mark.is_none_or(|m| e.seq.first <= m)
         })
         .collect();
-    order.sort_by_key(|&i| {
-        Reverse((
-            snapshot.segments[i].max_timestamp,
-            snapshot.segments[i].seq.last,
-        ))
-    });
+    segment_order.sort_by_key(|&i| Reverse(order.segment_ranks(&snapshot.segments[i]).0));
     let mut readers: BTreeMap<usize, SegmentReader> = BTreeMap::new();
     let ctx = ScanContext {
         snapshot,
@@ -321,7 +374,7 @@ pub async fn search(
         projected: &projected,
         full_predicate: &full_predicate,
     };
-    let mut pending = order.into_iter().peekable();
+    let mut pending = segment_order.into_iter().peekable();
     while pending.peek().is_some() {
         // Up to SEGMENT_PARALLELISM segments at a time, each still needed for the page (or
         // for the count, within its budget).
@@ -329,8 +382,9 @@ pub async fn search(
         while wave.len() < SEGMENT_PARALLELISM {
             let Some(i) = pending.next() else { break };
             let entry = &snapshot.segments[i];
-            let needed_for_hits = top.floor().is_none_or(|floor| entry.max_timestamp >= floor)
-                && cursor.is_none_or(|c| entry.min_timestamp <= c.timestamp);
+            let ((best, _), worst) = order.segment_ranks(entry);
+            let needed_for_hits = top.floor().is_none_or(|floor| best >= floor)
+                && cursor.is_none_or(|c| worst <= c.rank().0);
             if !needed_for_hits && stats.rows_scanned >= request.count_budget_rows {
                 total_exact = false;
                 continue;
@@ -357,7 +411,7 @@ pub async fn search(
                     },
                     other => other,
                 };
-                top.offer((ts, seq, source));
+                top.offer(ts, seq, source);
             }
             readers.insert(scan.segment, scan.reader);
         }
@@ -417,14 +471,18 @@ pub async fn search(
         interleave_record_batch(&refs, &picks)?
     };
     let next_cursor = match (keys.last(), mark) {
-        (Some(&(timestamp, seq, _)), Some(mark)) if keys.len() == request.limit => Some(
-            Cursor {
-                timestamp,
-                seq,
-                mark,
-            }
-            .encode(),
-        ),
+        (Some(&(t, s, _)), Some(mark)) if keys.len() == request.limit => {
+            let (timestamp, seq) = order.rank(t, s);
+            Some(
+                Cursor {
+                    timestamp,
+                    seq,
+                    mark,
+                    order,
+                }
+                .encode(),
+            )
+        }
         _ => None,
     };
     Ok(SearchResult {

@@ -11,7 +11,7 @@ pub mod table;
 pub mod text_match;
 pub mod udf;
 
-pub use hits::{Cursor, SearchRequest, SearchResult, SearchStats, search};
+pub use hits::{Cursor, SearchRequest, SearchResult, SearchStats, SortOrder, search};
 pub use pruning::TimeRange;
 pub use snapshot::{MemBatch, SegmentOpener, TableSnapshot, table_schema};
 pub use sql::{AggregateRequest, Bucket, Metric, QueryOptions, aggregate, plan_sql, session, sql};

@@ -347,6 +347,40 @@ fn every_body_form_and_encoding_is_ingested_and_seen_exactly_by_every_endpoint()
     );
     assert!(page2["next_cursor"].is_null());
 
+    // Oldest first, paged; a cursor keeps to its order.
+    let (status, asc) = server.post_json(
+        "/v1/logs/search",
+        None,
+        &json!({"query": "formjson OR formndjson", "limit": 3, "sort": "asc"}),
+    );
+    assert_eq!(status, 200, "{asc}");
+    let messages: Vec<&str> = asc["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["formjson one", "formjson two", "formndjson a"]);
+    let cursor = asc["next_cursor"].as_str().unwrap();
+    let (_, rest) = server.post_json(
+        "/v1/logs/search",
+        None,
+        &json!({"query": "formjson OR formndjson", "sort": "asc", "cursor": cursor}),
+    );
+    assert_eq!(rest["hits"][0]["message"], "formndjson b");
+    let (status, _) = server.post_json(
+        "/v1/logs/search",
+        None,
+        &json!({"query": "formjson", "cursor": cursor}),
+    );
+    assert_eq!(status, 400);
+    let (status, _) = server.post_json(
+        "/v1/logs/search",
+        None,
+        &json!({"query": "", "sort": "level"}),
+    );
+    assert_eq!(status, 400);
+
     // The time range: `to` is exclusive.
     let (_, r) = server.post_json(
         "/v1/logs/search",

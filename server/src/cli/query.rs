@@ -19,6 +19,15 @@ pub enum SearchFormat {
     Ndjson,
 }
 
+/// Order of hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortArg {
+    /// Newest first.
+    Desc,
+    /// Oldest first.
+    Asc,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SqlFormat {
     Table,
@@ -49,6 +58,9 @@ pub struct SearchArgs {
     /// Continue after a previous page (its `next_cursor`).
     #[arg(long)]
     cursor: Option<String>,
+    /// Newest (desc) or oldest (asc) hits first.
+    #[arg(long, value_enum, default_value_t = SortArg::Desc)]
+    sort: SortArg,
     #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
     format: SearchFormat,
     /// The search (see docs/search.md); empty or `*` matches every row.
@@ -135,6 +147,7 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
             "time_range": range,
             "limit": args.limit,
             "cursor": args.cursor,
+            "sort": match args.sort { SortArg::Desc => "desc", SortArg::Asc => "asc" },
         });
         let answer =
             super::remote::post(&args.remote, "/v1/logs/search", &body, "application/json")?;
@@ -151,6 +164,10 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     request.time = time;
     request.limit = args.limit;
     request.cursor = args.cursor.clone();
+    request.order = match args.sort {
+        SortArg::Desc => silt_query::SortOrder::NewestFirst,
+        SortArg::Asc => silt_query::SortOrder::OldestFirst,
+    };
     let started = std::time::Instant::now();
     let result = super::runtime()?.block_on(engine.search(&args.tenant, &request));
     let result = match result {

@@ -14,7 +14,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use silt_query::{AggregateRequest, Metric, SearchRequest, TimeRange};
+use silt_query::{AggregateRequest, Metric, SearchRequest, SortOrder, TimeRange};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody, parse_json};
@@ -93,7 +93,7 @@ pub struct SearchBody {
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// `desc` (newest first, the default; also `timestamp:desc`).
+    /// `desc` (newest first, the default; also `timestamp:desc`) or `asc` (oldest first).
     sort: Option<String>,
 }
 
@@ -206,14 +206,17 @@ async fn search(
     cursor: Option<String>,
     sort: Option<String>,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    match sort.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("desc") | Some("timestamp:desc") | Some("-timestamp") => {}
+    let order = match sort.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("desc") | Some("timestamp:desc") | Some("-timestamp") => SortOrder::NewestFirst,
+        Some("asc") | Some("timestamp:asc") | Some("timestamp") | Some("+timestamp") => {
+            SortOrder::OldestFirst
+        }
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "sort '{other}' is not supported: hits come newest first (`desc`)"
+                "sort '{other}' is not supported: `desc` (newest first, the default) or `asc`"
             )));
         }
-    }
+    };
     let gate = state.gates.tenant(&caller.tenant);
     let max = gate.limits.max_search_limit;
     let limit = limit.unwrap_or(100);
@@ -228,6 +231,7 @@ async fn search(
     request.time = time;
     request.limit = limit;
     request.cursor = cursor;
+    request.order = order;
     let started = Instant::now();
     let result = run_query(state, caller, "search", async move {
         engine
