@@ -44,10 +44,23 @@ impl QueryError {
             QueryError::Search(_)
             | QueryError::InvalidCursor(_)
             | QueryError::InvalidRequest(_) => true,
-            QueryError::DataFusion(e) => matches!(
-                e.find_root(),
-                D::Plan(_) | D::SQL(..) | D::SchemaError(..) | D::NotImplemented(_)
-            ),
+            // Statements that do not plan, and ones that fail on the data they read (division
+            // by zero, a cast that does not fit, a query over its memory budget): the caller's
+            // to fix. I/O and storage failures stay server errors.
+            QueryError::DataFusion(e) => match e.find_root() {
+                D::Plan(_)
+                | D::SQL(..)
+                | D::SchemaError(..)
+                | D::NotImplemented(_)
+                | D::Execution(_)
+                | D::ResourcesExhausted(_) => true,
+                D::ArrowError(a, _) => !matches!(
+                    a.as_ref(),
+                    datafusion::arrow::error::ArrowError::IoError(..)
+                        | datafusion::arrow::error::ArrowError::ExternalError(_)
+                ),
+                _ => false,
+            },
             _ => false,
         }
     }

@@ -219,7 +219,11 @@ fn field_expr(name: &str) -> Result<Expr, QueryError> {
     }
 }
 
-/// Runs an aggregation over `logs` in `ctx`.
+/// Most buckets one aggregation answers with.
+pub const MAX_BUCKETS: usize = 100_000;
+
+/// Runs an aggregation over `logs` in `ctx`. With `top` and `group_by`, only the `top` groups
+/// with the most rows over the whole range are kept (with `interval`, all their buckets).
 pub async fn aggregate(
     ctx: &SessionContext,
     request: &AggregateRequest,
@@ -257,7 +261,44 @@ pub async fn aggregate(
         );
     }
     if let Some(field) = &request.group_by {
-        groups.push(cast(field_expr(field)?, DataType::Utf8).alias("group"));
+        let group = cast(field_expr(field)?, DataType::Utf8);
+        if let (Some(top), Some(_)) = (request.top, request.interval_ns) {
+            // Top groups over the whole range first, then their buckets.
+            let winners = frame
+                .clone()
+                .aggregate(
+                    vec![group.clone().alias("group")],
+                    vec![count(lit(1)).alias("count")],
+                )?
+                .sort(vec![
+                    col("count").sort(false, false),
+                    col("group").sort(true, true),
+                ])?
+                .limit(0, Some(top))?
+                .collect()
+                .await?;
+            let mut names = Vec::new();
+            let mut with_null = false;
+            for batch in &winners {
+                let column = batch.column_by_name("group").and_then(|c| {
+                    c.as_any()
+                        .downcast_ref::<datafusion::arrow::array::StringArray>()
+                        .cloned()
+                });
+                for value in column.iter().flatten() {
+                    match value {
+                        Some(v) => names.push(lit(v.to_string())),
+                        None => with_null = true,
+                    }
+                }
+            }
+            let mut keep = group.clone().in_list(names, false);
+            if with_null {
+                keep = keep.or(group.clone().is_null());
+            }
+            frame = frame.filter(keep)?;
+        }
+        groups.push(group.alias("group"));
     }
     let numeric =
         |key: &str| search::as_number(search::column_of(&Field::Attribute(key.to_string())));
@@ -321,6 +362,12 @@ pub async fn aggregate(
                     .and_then(|v| v.is_valid(row).then(|| v.value(row))),
             });
         }
+    }
+    if buckets.len() > MAX_BUCKETS {
+        return Err(QueryError::InvalidRequest(format!(
+            "the aggregation has {} buckets, more than {MAX_BUCKETS}: use a larger interval, a shorter time range or `top`",
+            buckets.len()
+        )));
     }
     if request.top.is_none() || request.interval_ns.is_some() {
         buckets.sort_by(|a, b| {

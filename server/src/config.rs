@@ -21,6 +21,9 @@ pub struct Config {
     pub listen: String,
     /// Serve without API keys on a non-loopback address (everyone is tenant `default`).
     pub insecure: bool,
+    /// Ingest body bytes the server reads and parses at once, all tenants together; beyond,
+    /// ingest answers 503 with `Retry-After`.
+    pub ingest_inflight_bytes: u64,
     /// Limits of every tenant, unless `[tenants.<name>]` says otherwise.
     pub limits: Limits,
     /// Per-tenant overrides of `limits`, e.g. `[tenants.acme] ingest_lines_per_second = 50000`.
@@ -69,6 +72,7 @@ impl Default for Config {
             data_dir: PathBuf::from("silt-data"),
             listen: DEFAULT_LISTEN.to_string(),
             insecure: false,
+            ingest_inflight_bytes: 1 << 30,
             limits: Limits::default(),
             tenants: BTreeMap::new(),
             engine: EngineConfig::default(),
@@ -151,6 +155,11 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.limits.validate("limits")?;
+        if !(self.engine.flush_age_seconds > 0.0
+            && self.engine.flush_age_seconds <= 86_400.0 * 365.0)
+        {
+            bail!("engine.flush_age_seconds must be above 0 and at most a year");
+        }
         for name in self.tenants.keys() {
             self.tenant_limits(name)
                 .and_then(|l| l.validate(&format!("tenants.{name}")))?;
@@ -173,7 +182,7 @@ impl Config {
     pub fn engine_options(&self) -> silt_engine::EngineOptions {
         let mut options = silt_engine::EngineOptions::new(&self.data_dir);
         options.flush_bytes = self.engine.flush_bytes as usize;
-        options.flush_age = Duration::from_secs_f64(self.engine.flush_age_seconds.max(0.0));
+        options.flush_age = Duration::from_secs_f64(self.engine.flush_age_seconds);
         options.memtable_limit_bytes = self.engine.memtable_limit_bytes as usize;
         options.query.memory_limit_bytes = self.engine.query_memory_bytes as usize;
         options
@@ -197,8 +206,11 @@ impl Limits {
         if !(self.ingest_burst_seconds > 0.0) {
             bail!("{section}.ingest_burst_seconds must be above 0");
         }
-        if !(self.query_timeout_seconds > 0.0) {
-            bail!("{section}.query_timeout_seconds must be above 0");
+        if !(self.query_timeout_seconds > 0.0 && self.query_timeout_seconds <= 86_400.0) {
+            bail!("{section}.query_timeout_seconds must be above 0 and at most 86400");
+        }
+        if !(self.ingest_burst_seconds <= 86_400.0) {
+            bail!("{section}.ingest_burst_seconds must be at most 86400");
         }
         if self.max_concurrent_queries == 0 {
             bail!("{section}.max_concurrent_queries must be at least 1");

@@ -84,10 +84,6 @@ impl KeyIndex {
         })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
-
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -131,7 +127,7 @@ fn read_file(path: &Path) -> anyhow::Result<KeyFile> {
 fn write_file(path: &Path, file: &KeyFile) -> anyhow::Result<()> {
     let dir = path.parent().context("key store has no directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = path.with_extension("json.tmp");
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -153,6 +149,7 @@ fn write_file(path: &Path, file: &KeyFile) -> anyhow::Result<()> {
 /// key — the only time the key is seen.
 pub fn create(path: &Path, tenant: &str, role: Role) -> anyhow::Result<(KeyEntry, String)> {
     silt_storage::layout::validate_name("tenant", tenant)?;
+    let _lock = lock_store(path)?;
     let mut file = read_file(path)?;
     let id = loop {
         let id = hex(&rand::random::<[u8; 6]>());
@@ -179,6 +176,7 @@ pub fn list(path: &Path) -> anyhow::Result<Vec<KeyEntry>> {
 
 /// Removes the key with `id`; errors when there is none.
 pub fn revoke(path: &Path, id: &str) -> anyhow::Result<KeyEntry> {
+    let _lock = lock_store(path)?;
     let mut file = read_file(path)?;
     let Some(pos) = file.keys.iter().position(|k| k.id == id) else {
         bail!("no key with id '{id}' (see `silt keys list`)");
@@ -186,6 +184,22 @@ pub fn revoke(path: &Path, id: &str) -> anyhow::Result<KeyEntry> {
     let entry = file.keys.remove(pos);
     write_file(path, &file)?;
     Ok(entry)
+}
+
+/// An exclusive lock on `keys.json.lock`, so concurrent `silt keys` runs do not lose changes.
+fn lock_store(path: &Path) -> anyhow::Result<std::fs::File> {
+    let dir = path.parent().context("key store has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let lock_path = path.with_extension("json.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    Ok(file)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -428,6 +428,23 @@ fn every_body_form_and_encoding_is_ingested_and_seen_exactly_by_every_endpoint()
     assert_eq!(agg["buckets"][0]["time"], "2026-11-22T10:00:00Z");
     assert_eq!(agg["buckets"][0]["count"], 2);
 
+    // `top` with an interval: the top groups over the whole range, bucket by bucket.
+    let (status, agg) = server.post_json(
+        "/v1/logs/aggregate",
+        None,
+        &json!({"group_by": "level", "interval": "1m", "top": 1}),
+    );
+    assert_eq!(status, 200, "{agg}");
+    let buckets = agg["buckets"].as_array().unwrap();
+    assert!(buckets.iter().all(|b| b["group"] == "ERROR"), "{agg}");
+    assert_eq!(
+        buckets
+            .iter()
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        3
+    );
+
     // SQL as CSV and as an Arrow IPC stream.
     let sql = serde_json::to_vec(&json!({"query": "SELECT message, timestamp FROM logs WHERE search('formjson') ORDER BY timestamp"})).unwrap();
     let (status, _, csv) = server.post_raw(
@@ -468,6 +485,30 @@ fn every_body_form_and_encoding_is_ingested_and_seen_exactly_by_every_endpoint()
         server.post_json("/v1/sql", None, &json!({"query": "SELECT nope FROM logs"}));
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["error"]["type"], "sql_error");
+    // Errors that come from the data at run time are the caller's too.
+    let (status, err) = server.post_json(
+        "/v1/sql",
+        None,
+        &json!({"query": "SELECT CAST(message AS INT) FROM logs"}),
+    );
+    assert_eq!(status, 400, "{err}");
+    // A query body over its limit is refused without being read.
+    let answer = raw_http(
+        &server.url,
+        "POST /v1/sql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // SQL is read-only: no reading or writing server files, no session changes.
+    for statement in [
+        "CREATE EXTERNAL TABLE leak STORED AS PARQUET LOCATION '/'",
+        "COPY (SELECT 1) TO '/tmp/silt-copy-test.csv'",
+        "SET datafusion.execution.batch_size = 1",
+        "DROP TABLE logs",
+    ] {
+        let (status, err) = server.post_json("/v1/sql", None, &json!({"query": statement}));
+        assert_eq!(status, 400, "{statement}: {err}");
+    }
+    assert!(!Path::new("/tmp/silt-copy-test.csv").exists());
     let (status, _) = server.post_json(
         "/v1/logs/search",
         None,
@@ -727,7 +768,7 @@ fn query_limits_cut_results_cancel_slow_queries_and_cap_concurrency() {
         dir.path(),
         &[
             ("SILT_LIMITS__MAX_RESULT_ROWS", "5"),
-            ("SILT_LIMITS__QUERY_TIMEOUT_SECONDS", "2"),
+            ("SILT_LIMITS__QUERY_TIMEOUT_SECONDS", "3"),
             ("SILT_LIMITS__MAX_CONCURRENT_QUERIES", "1"),
         ],
     );
@@ -748,9 +789,20 @@ fn query_limits_cut_results_cancel_slow_queries_and_cap_concurrency() {
     let slow = json!({"query": "SELECT count(*) FROM generate_series(1, 100000000000)"});
     std::thread::scope(|s| {
         let slow = s.spawn(|| server.post_json("/v1/sql", None, &slow));
-        std::thread::sleep(Duration::from_millis(500));
-        let (status, err) = server.post_json("/v1/logs/search", None, &json!({"query": "row"}));
-        assert_eq!(status, 429, "{err}");
+        // Once the slow query holds the slot, other queries are refused.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let err = loop {
+            let (status, err) = server.post_json("/v1/logs/search", None, &json!({"query": "row"}));
+            if status == 429 {
+                break err;
+            }
+            assert_eq!(status, 200, "{err}");
+            assert!(
+                Instant::now() < deadline,
+                "the slow query never held the slot"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
         assert_eq!(err["error"]["type"], "too_many_queries");
         let (status, err) = slow.join().unwrap();
         assert_eq!(status, 504, "{err}");
@@ -868,6 +920,11 @@ fn batches_acknowledged_before_sigkill_are_present_exactly_once_and_never_partly
                                 Ok(resp) if resp.status().as_u16() == 202 => {
                                     out.push((batch, true))
                                 }
+                                // Memtables over budget while flushes catch up: not acknowledged.
+                                Ok(resp) if resp.status().as_u16() == 503 => {
+                                    out.push((batch, false));
+                                    std::thread::sleep(Duration::from_millis(20));
+                                }
                                 Ok(resp) => panic!("unexpected status {}", resp.status()),
                                 Err(_) => {
                                     out.push((batch, false));
@@ -984,7 +1041,13 @@ fn sigterm_flushes_everything_and_the_cli_points_at_the_running_server() {
         .output()
         .unwrap();
     let segments: Value = serde_json::from_slice(&segments.stdout).unwrap();
-    assert!(!segments.as_array().unwrap().is_empty(), "{segments}");
+    let rows: u64 = segments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(rows, 2, "{segments}");
     let out = Command::new(SILT)
         .args(["sql", "--format", "csv", "--data-dir"])
         .arg(dir.path())

@@ -82,6 +82,17 @@ pub struct SqlArgs {
     query: String,
 }
 
+/// With `--server` the API key decides the tenant.
+fn warn_tenant_ignored(tenant: &str) {
+    if tenant != DEFAULT_TENANT {
+        eprintln!("warning: --tenant is ignored with --server: the API key decides the tenant");
+    }
+}
+
+fn rfc3339_nanos(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
 fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
@@ -135,12 +146,15 @@ fn time_range(args: &SearchArgs) -> anyhow::Result<TimeRange> {
 pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let time = time_range(&args)?;
     if args.remote.server.is_some() {
+        warn_tenant_ignored(&args.tenant);
         let mut range = serde_json::Map::new();
+        // RFC 3339 with nanoseconds: unambiguous, unlike an epoch number whose unit the
+        // server would infer from its size.
         if time.min != i64::MIN {
-            range.insert("from".into(), time.min.into());
+            range.insert("from".into(), rfc3339_nanos(time.min).into());
         }
         if time.max != i64::MAX {
-            range.insert("to".into(), (time.max + 1).into());
+            range.insert("to".into(), rfc3339_nanos(time.max + 1).into());
         }
         let body = serde_json::json!({
             "query": args.query,
@@ -230,6 +244,7 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
 
 pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     if args.remote.server.is_some() {
+        warn_tenant_ignored(&args.tenant);
         let accept = if args.format == SqlFormat::Csv {
             "text/csv"
         } else {

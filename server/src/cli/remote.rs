@@ -15,7 +15,7 @@ pub struct ServerArgs {
     #[arg(long, env = "SILT_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// API key for `--server` (sent as `Authorization: Bearer`).
-    #[arg(long, env = "SILT_API_KEY", value_name = "KEY", requires = "server")]
+    #[arg(long, env = "SILT_API_KEY", value_name = "KEY")]
     pub api_key: Option<String>,
 }
 

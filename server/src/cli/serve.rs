@@ -62,7 +62,7 @@ async fn serve(config: Config, queries: tokio::runtime::Handle) -> anyhow::Resul
     let keys_path = keys::keys_path(config.data_dir());
     let open = addr.ip().is_loopback() || config.insecure;
     let keys = KeyRing::load(keys_path.clone(), open)?;
-    if keys.is_empty() {
+    if keys.is_open() {
         if !open {
             bail!(
                 "refusing to serve {addr} without API keys: create one with `silt keys create --tenant T --role admin`, \

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use axum::http::{HeaderMap, StatusCode, header};
 
@@ -21,42 +20,44 @@ pub struct Caller {
 #[derive(Debug)]
 pub struct KeyRing {
     path: PathBuf,
-    /// The loaded index and the modification time it was read at.
-    index: RwLock<(Arc<KeyIndex>, Option<SystemTime>)>,
-    /// Without keys, serve tenant `default` to anyone (loopback or `--insecure` only).
-    open_when_empty: bool,
+    /// The loaded index and the file's bytes it was read from (`None`: no file).
+    index: RwLock<(Arc<KeyIndex>, Option<Vec<u8>>)>,
+    /// Without a key store, serve tenant `default` to anyone (loopback or `--insecure` only).
+    open_without_keys: bool,
 }
 
 impl KeyRing {
-    pub fn load(path: PathBuf, open_when_empty: bool) -> anyhow::Result<Self> {
-        let modified = modified(&path);
+    pub fn load(path: PathBuf, open_without_keys: bool) -> anyhow::Result<Self> {
+        let bytes = read_store(&path);
         let index = KeyIndex::load(&path)?;
         Ok(Self {
             path,
-            index: RwLock::new((Arc::new(index), modified)),
-            open_when_empty,
+            index: RwLock::new((Arc::new(index), bytes)),
+            open_without_keys,
         })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.current().is_empty()
+    /// No key store at all: the server is open (where that is allowed).
+    pub fn is_open(&self) -> bool {
+        self.index.read().expect("key ring lock").1.is_none()
     }
 
-    fn current(&self) -> Arc<KeyIndex> {
-        self.index.read().expect("key ring lock").0.clone()
+    fn current(&self) -> (Arc<KeyIndex>, bool) {
+        let guard = self.index.read().expect("key ring lock");
+        (guard.0.clone(), guard.1.is_none())
     }
 
-    /// Re-reads the store if the file changed (keys created or revoked by `silt keys`). A
-    /// store that does not parse keeps the previous keys and is reported.
+    /// Re-reads the store if its contents changed (keys created or revoked by `silt keys`).
+    /// A store that does not parse keeps the previous keys and is reported.
     pub fn reload_if_changed(&self) {
-        let modified = modified(&self.path);
-        if self.index.read().expect("key ring lock").1 == modified {
+        let bytes = read_store(&self.path);
+        if self.index.read().expect("key ring lock").1 == bytes {
             return;
         }
         match KeyIndex::load(&self.path) {
             Ok(index) => {
                 tracing::info!(keys = index.len(), "reloaded API keys");
-                *self.index.write().expect("key ring lock") = (Arc::new(index), modified);
+                *self.index.write().expect("key ring lock") = (Arc::new(index), bytes);
             }
             Err(e) => tracing::error!(error = %format!("{e:#}"), "keeping the previous API keys"),
         }
@@ -65,10 +66,10 @@ impl KeyRing {
     /// The caller of a request that needs `role`: 401 without a valid key, 403 when the key's
     /// role does not allow it.
     pub fn authorize(&self, headers: &HeaderMap, role: Role) -> Result<Caller, ApiError> {
-        let index = self.current();
+        let (index, no_store) = self.current();
         let presented = presented_key(headers)?;
         let caller = match presented {
-            None if index.is_empty() && self.open_when_empty => {
+            None if no_store && self.open_without_keys => {
                 return Ok(Caller {
                     tenant: silt_engine::DEFAULT_TENANT.to_string(),
                     role: Role::Admin,
@@ -110,8 +111,8 @@ impl KeyRing {
     }
 }
 
-fn modified(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+fn read_store(path: &std::path::Path) -> Option<Vec<u8>> {
+    std::fs::read(path).ok()
 }
 
 /// The key in `Authorization: Bearer …` or `X-API-Key`, if any.

@@ -93,6 +93,21 @@ pub async fn ingest(
         )
         .retry_after(1));
     }
+    let throttled = |t: super::limits::Throttled| {
+        state.metrics.limited(&caller.tenant, "ingest_rate");
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "tenant '{}' is over its ingest rate ({} lines/s, {} bytes/s)",
+                caller.tenant,
+                gate.limits.ingest_lines_per_second,
+                gate.limits.ingest_bytes_per_second
+            ),
+        )
+        .retry_after(t.retry_after_secs)
+    };
+    gate.check_ingest().map_err(throttled)?;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -108,6 +123,22 @@ pub async fn ingest(
     {
         return Err(too_large());
     }
+    // Bodies being read and parsed hold their size from a server-wide budget, so that many
+    // large requests at once get 503 instead of taking all the memory.
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(max_body);
+    let _in_flight = state.ingest_budget.try_reserve(announced).ok_or_else(|| {
+        state.metrics.limited(&caller.tenant, "memory");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many ingest bytes in flight on this server; retry shortly",
+        )
+        .retry_after(1)
+    })?;
     let raw = axum::body::to_bytes(body, max_body as usize)
         .await
         .map_err(|e| {
@@ -150,6 +181,7 @@ pub async fn ingest(
         .get_or_create(&label)
         .inc_by(failed);
     if records.is_empty() {
+        let _ = gate.admit_ingest(failed, bytes);
         return Ok((
             StatusCode::ACCEPTED,
             Json(IngestResponse {
@@ -159,20 +191,8 @@ pub async fn ingest(
             }),
         ));
     }
-    if let Err(throttled) = gate.admit_ingest(records.len() as u64, bytes) {
-        state.metrics.limited(&caller.tenant, "ingest_rate");
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "tenant '{}' is over its ingest rate ({} lines/s, {} bytes/s)",
-                caller.tenant,
-                gate.limits.ingest_lines_per_second,
-                gate.limits.ingest_bytes_per_second
-            ),
-        )
-        .retry_after(throttled.retry_after_secs));
-    }
+    gate.admit_ingest(records.len() as u64 + failed, bytes)
+        .map_err(throttled)?;
     let tenant = caller.tenant.clone();
     let receipt = tokio::task::spawn_blocking(move || engine.ingest(&tenant, &stream, &records))
         .await

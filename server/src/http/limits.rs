@@ -75,6 +75,12 @@ impl TenantGate {
         }
     }
 
+    /// Whether the tenant may send now at all (its buckets are not in debt): checked before
+    /// a body is read, so a throttled tenant costs no reading or parsing.
+    pub fn check_ingest(&self) -> Result<(), Throttled> {
+        self.admit_ingest(0, 0)
+    }
+
     /// Admits an ingest of `lines` lines and `bytes` bytes, or says how long to wait.
     pub fn admit_ingest(&self, lines: u64, bytes: u64) -> Result<(), Throttled> {
         let mut guard = self.ingest.lock().expect("token bucket lock");
@@ -104,6 +110,30 @@ impl TenantGate {
     /// A slot for one query, or `None` when the tenant already runs its maximum.
     pub fn try_query(&self) -> Option<OwnedSemaphorePermit> {
         self.queries.clone().try_acquire_owned().ok()
+    }
+}
+
+/// A server-wide budget of bytes (request bodies being read and parsed), in KiB units.
+#[derive(Debug)]
+pub struct ByteBudget {
+    permits: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+impl ByteBudget {
+    pub fn new(bytes: u64) -> Self {
+        let total_kib = (bytes / 1024).clamp(1, u64::from(u32::MAX >> 3)) as u32;
+        Self {
+            permits: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// Holds `bytes` of the budget until the permit is dropped; `None` when they are not free.
+    /// A request bigger than the whole budget may still run alone.
+    pub fn try_reserve(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
+        let kib = bytes.div_ceil(1024).clamp(1, u64::from(self.total_kib)) as u32;
+        self.permits.clone().try_acquire_many_owned(kib).ok()
     }
 }
 
@@ -162,6 +192,19 @@ mod tests {
             (1..=3).contains(&throttled.retry_after_secs),
             "{throttled:?}"
         );
+    }
+
+    #[test]
+    fn the_byte_budget_admits_until_full_and_frees_on_drop() {
+        let budget = ByteBudget::new(10 * 1024);
+        let a = budget.try_reserve(6 * 1024).unwrap();
+        assert!(budget.try_reserve(6 * 1024).is_none());
+        let _b = budget.try_reserve(4 * 1024).unwrap();
+        drop(a);
+        // Larger than the whole budget: runs once the budget is free.
+        assert!(budget.try_reserve(1 << 30).is_none());
+        drop(_b);
+        assert!(budget.try_reserve(1 << 30).is_some());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod limits;
 mod metrics;
 mod query;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,8 @@ use metrics::Metrics;
 pub struct AppState {
     pub keys: KeyRing,
     pub gates: Gates,
+    /// Ingest body bytes being read and parsed, server-wide.
+    pub ingest_budget: limits::ByteBudget,
     pub metrics: Metrics,
     /// Where DataFusion runs, apart from the runtime that accepts requests and acks ingests.
     pub queries: tokio::runtime::Handle,
@@ -41,6 +44,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, keys: KeyRing, queries: tokio::runtime::Handle) -> Self {
         Self {
+            ingest_budget: limits::ByteBudget::new(config.ingest_inflight_bytes),
             gates: Gates::new(config),
             keys,
             metrics: Metrics::new(),
@@ -213,8 +217,30 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let (began_tx, mut began_rx) = tokio::sync::watch::channel(false);
+    let graceful = async move {
+        shutdown.await;
+        let _ = began_tx.send(true);
+    };
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(graceful)
+        .into_future();
+    // In-flight requests get SHUTDOWN_GRACE to finish; a stalled client cannot hold the
+    // final flush back for longer.
+    let deadline = async move {
+        if began_rx.wait_for(|began| *began).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server => result?,
+        () = deadline => tracing::warn!(
+            "requests still open {SHUTDOWN_GRACE:?} after shutdown began; closing them"
+        ),
+    }
     Ok(())
 }
+
+/// How long in-flight requests may run on after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

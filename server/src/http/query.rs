@@ -23,6 +23,37 @@ use crate::keys::Role;
 use crate::render;
 use crate::timespec::{parse_duration, parse_time};
 
+/// Largest body of a search, aggregate or SQL request.
+pub const MAX_QUERY_BODY_BYTES: usize = 1 << 20;
+
+/// Reads a query's JSON body, refusing more than [`MAX_QUERY_BODY_BYTES`] with 413.
+async fn read_query_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("query bodies are limited to {MAX_QUERY_BODY_BYTES} bytes"),
+        )
+    };
+    if headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_QUERY_BODY_BYTES)
+    {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_QUERY_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            if format!("{e:?}").contains("LengthLimitError") {
+                too_large()
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {e}"))
+            }
+        })
+}
+
 /// A time range: `{"from", "to"}` (RFC 3339, a date, or epoch s/ms/µs/ns; `to` exclusive) or
 /// `{"last": "1h"}`. Absent means all time.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -149,10 +180,10 @@ pub struct SearchStatsBody {
 pub async fn search_post(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let caller = state.authorize(&headers, Role::Read)?;
-    let body: SearchBody = parse_json(&body)?;
+    let body: SearchBody = parse_json(&read_query_body(&headers, body).await?)?;
     let time = resolve_range(&body.time_range)?;
     search(
         &state,
@@ -295,10 +326,10 @@ pub struct AggregateResponse {
 pub async fn aggregate(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<AggregateResponse>, ApiError> {
     let caller = state.authorize(&headers, Role::Read)?;
-    let body: AggregateBody = parse_json(&body)?;
+    let body: AggregateBody = parse_json(&read_query_body(&headers, body).await?)?;
     let interval_ns = body
         .interval
         .as_deref()
@@ -417,11 +448,11 @@ fn sql_format(headers: &HeaderMap) -> Result<SqlFormat, ApiError> {
 pub async fn sql(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let caller = state.authorize(&headers, Role::Read)?;
     let format = sql_format(&headers)?;
-    let body: SqlBody = parse_json(&body)?;
+    let body: SqlBody = parse_json(&read_query_body(&headers, body).await?)?;
     let engine = state.engine()?.clone();
     let gate = state.gates.tenant(&caller.tenant);
     let max_rows = gate.limits.max_result_rows;
@@ -431,89 +462,98 @@ pub async fn sql(
     let timeout = gate.limits.query_timeout();
     let tenant = caller.tenant.clone();
     let started = Instant::now();
-    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<SchemaRef, ApiError>>();
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
     let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let metrics_state = Arc::clone(&state);
-    // Plans and executes on the query runtime; hands the schema (or the planning error)
-    // back first, then the encoded chunks. A client that goes away closes the channel,
-    // which stops the query.
+    // Plans and executes on the query runtime; reports planning (or the first batch's) error
+    // first, then sends the encoded chunks. The time limit counts the query's own work, not
+    // the time a slow client takes to read. A client that goes away closes the channel (or,
+    // before the first chunk, drops the guard below), which stops the query.
     let task = state.queries.spawn(async move {
         let _permit = permit;
-        let run = async {
-            let planned = async {
-                let ctx = engine.query_session(&tenant)?;
-                let frame = silt_query::plan_sql(&ctx, &body.query).await?;
-                let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-                let mut stream = frame.execute_stream().await?;
-                let first = stream.next().await.transpose()?;
-                Ok::<_, silt_query::QueryError>((schema, first, stream))
-            }
-            .await;
-            let (schema, first, mut stream) = match planned {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = head_tx.send(Err(ApiError::from(e)));
-                    return;
-                }
-            };
-            if head_tx.send(Ok(schema.clone())).is_err() {
+        let mut budget = timeout;
+        let timed = |started: Instant, budget: &mut std::time::Duration| {
+            *budget = budget.saturating_sub(started.elapsed());
+        };
+        let t0 = Instant::now();
+        let planned = tokio::time::timeout(budget, async {
+            let ctx = engine.query_session(&tenant)?;
+            let frame = silt_query::plan_sql(&ctx, &body.query).await?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let mut stream = frame.execute_stream().await?;
+            let first = stream.next().await.transpose()?;
+            Ok::<_, silt_query::QueryError>((schema, first, stream))
+        })
+        .await;
+        timed(t0, &mut budget);
+        let (schema, first, mut stream) = match planned {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                let _ = head_tx.send(Err(ApiError::from(e)));
                 return;
             }
-            let mut encoder = SqlEncoder::new(format, schema, max_rows);
-            let mut next = first;
-            loop {
-                let chunk = match next {
-                    Some(batch) => match encoder.batch(&batch) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let _ = chunk_tx.send(Err(e)).await;
-                            return;
-                        }
-                    },
-                    None => {
-                        let _ = chunk_tx.send(encoder.finish(None)).await;
-                        return;
-                    }
-                };
-                if !chunk.is_empty() && chunk_tx.send(Ok(chunk)).await.is_err() {
-                    return;
-                }
-                if encoder.truncated {
-                    let _ = chunk_tx.send(encoder.finish(None)).await;
-                    return;
-                }
-                next = match stream.next().await.transpose() {
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ = chunk_tx
-                            .send(
-                                encoder
-                                    .finish(Some(ApiError::from(silt_query::QueryError::from(e)))),
-                            )
-                            .await;
-                        return;
-                    }
-                };
+            Err(_) => {
+                let _ = head_tx.send(Err(timed_out(timeout)));
+                return;
             }
         };
-        if tokio::time::timeout(timeout, run).await.is_err() {
-            tracing::warn!("sql query timed out after {timeout:?}");
-            let _ = chunk_tx
-                .send(Err(std::io::Error::other(timed_out(timeout).reason)))
-                .await;
+        if head_tx.send(Ok(())).is_err() {
+            return;
+        }
+        let mut encoder = SqlEncoder::new(format, schema, max_rows);
+        let mut next = first;
+        loop {
+            let Some(batch) = next else {
+                let _ = chunk_tx.send(encoder.finish(None)).await;
+                break;
+            };
+            let chunk = match encoder.batch(&batch) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = chunk_tx.send(Err(e)).await;
+                    break;
+                }
+            };
+            if !chunk.is_empty() && chunk_tx.send(Ok(chunk)).await.is_err() {
+                break;
+            }
+            if encoder.truncated {
+                let _ = chunk_tx.send(encoder.finish(None)).await;
+                break;
+            }
+            let t0 = Instant::now();
+            let polled = tokio::time::timeout(budget, stream.next()).await;
+            timed(t0, &mut budget);
+            next = match polled {
+                Ok(Some(Ok(batch))) => Some(batch),
+                Ok(None) => None,
+                Ok(Some(Err(e))) => {
+                    let error = ApiError::from(silt_query::QueryError::from(e));
+                    let _ = chunk_tx.send(encoder.finish(Some(error))).await;
+                    break;
+                }
+                Err(_) => {
+                    tracing::warn!("sql query timed out after {timeout:?} of work");
+                    let _ = chunk_tx
+                        .send(encoder.finish(Some(timed_out(timeout))))
+                        .await;
+                    break;
+                }
+            };
         }
         metrics_state
             .metrics
             .observe_query("sql", started.elapsed().as_secs_f64());
     });
-    let head = match head_rx.await {
-        Ok(head) => head?,
-        Err(_) => {
-            task.abort();
-            return Err(timed_out(timeout));
-        }
-    };
-    let _ = head;
+    let abort = AbortOnDrop(Some(task.abort_handle()));
+    match head_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        // The task ended without a word: it panicked.
+        Err(_) => return Err(ApiError::internal("the query task failed")),
+    }
+    // From here the body's channel stops the query when the client goes away.
+    abort.disarm();
     let body = Body::from_stream(futures::stream::unfold(chunk_rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
@@ -678,11 +718,20 @@ fn timed_out(timeout: std::time::Duration) -> ApiError {
 }
 
 /// Aborts the query task when the request that waits for it goes away.
-struct AbortOnDrop(tokio::task::AbortHandle);
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl AbortOnDrop {
+    /// The task outlives the request from here on (it stops by itself).
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
     }
 }
 
@@ -703,7 +752,7 @@ async fn run_query<T: Send + 'static>(
         let _permit = permit;
         tokio::time::timeout(timeout, query).await
     });
-    let _abort = AbortOnDrop(task.abort_handle());
+    let _abort = AbortOnDrop(Some(task.abort_handle()));
     let result = task.await.map_err(ApiError::internal)?;
     state
         .metrics
