@@ -312,15 +312,13 @@ pub async fn aggregate(
         }
     }
     frame = frame.aggregate(groups, aggs)?;
-    if let (Some(top), Some(_)) = (request.top, &request.group_by) {
-        if request.interval_ns.is_none() {
-            frame = frame
-                .sort(vec![
-                    col("count").sort(false, false),
-                    col("group").sort(true, true),
-                ])?
-                .limit(0, Some(top))?;
-        }
+    if let (Some(top), Some(_), None) = (request.top, &request.group_by, request.interval_ns) {
+        frame = frame
+            .sort(vec![
+                col("count").sort(false, false),
+                col("group").sort(true, true),
+            ])?
+            .limit(0, Some(top))?;
     }
     let batches = frame.collect().await?;
     let mut buckets = Vec::new();

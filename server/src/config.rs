@@ -203,14 +203,12 @@ impl Limits {
         if self.max_body_bytes == 0 {
             bail!("{section}.max_body_bytes must be above 0");
         }
-        if !(self.ingest_burst_seconds > 0.0) {
-            bail!("{section}.ingest_burst_seconds must be above 0");
+        // `contains` is false for NaN as well.
+        if !(f64::MIN_POSITIVE..=86_400.0).contains(&self.ingest_burst_seconds) {
+            bail!("{section}.ingest_burst_seconds must be above 0 and at most 86400");
         }
-        if !(self.query_timeout_seconds > 0.0 && self.query_timeout_seconds <= 86_400.0) {
+        if !(f64::MIN_POSITIVE..=86_400.0).contains(&self.query_timeout_seconds) {
             bail!("{section}.query_timeout_seconds must be above 0 and at most 86400");
-        }
-        if !(self.ingest_burst_seconds <= 86_400.0) {
-            bail!("{section}.ingest_burst_seconds must be at most 86400");
         }
         if self.max_concurrent_queries == 0 {
             bail!("{section}.max_concurrent_queries must be at least 1");

@@ -135,10 +135,10 @@ fn time_range(args: &SearchArgs) -> anyhow::Result<TimeRange> {
     }
     let from = args.from.as_deref().map(parse_time).transpose()?;
     let to = args.to.as_deref().map(parse_time).transpose()?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            bail!("--from must be before --to");
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        bail!("--from must be before --to");
     }
     Ok(TimeRange::from_bounds(from, to))
 }
