@@ -3,23 +3,9 @@
 
 use std::process::ExitCode;
 
-use crate::config::ConfigArgs;
+use super::serve::ServeArgs;
 
-#[derive(Debug, clap::Args)]
-pub struct ConfigCmdArgs {
-    #[command(flatten)]
-    config: ConfigArgs,
-    /// As `silt serve --listen`.
-    #[arg(long, env = "SILT_LISTEN", value_name = "ADDR")]
-    listen: Option<String>,
-    /// As `silt serve --insecure`.
-    #[arg(long, env = "SILT_INSECURE")]
-    insecure: bool,
-}
-
-pub fn run(args: ConfigCmdArgs) -> anyhow::Result<ExitCode> {
-    let config =
-        super::serve::effective_config(&args.config, args.listen.as_deref(), args.insecure)?;
-    print!("{}", config.to_toml()?);
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    print!("{}", args.effective_config()?.to_toml()?);
     Ok(ExitCode::SUCCESS)
 }

@@ -43,7 +43,7 @@ enum Command {
     /// Create, list and revoke API keys.
     Keys(keys::KeysArgs),
     /// Print the effective server configuration as TOML.
-    Config(config::ConfigCmdArgs),
+    Config(serve::ServeArgs),
 }
 
 impl Cli {

@@ -163,15 +163,13 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
             "cursor": args.cursor,
             "sort": match args.sort { SortArg::Desc => "desc", SortArg::Asc => "asc" },
         });
-        let answer =
-            super::remote::post(&args.remote, "/v1/logs/search", &body, "application/json")?;
-        return Ok(match super::remote::success(answer) {
-            Ok(body) => {
-                super::remote::print_search(&body, args.format)?;
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        });
+        return super::remote::run(
+            &args.remote,
+            "/v1/logs/search",
+            &body,
+            "application/json",
+            |a| super::remote::print_search(a, args.format),
+        );
     }
     let engine = open_engine(&args.data)?;
     let mut request = SearchRequest::new(args.query.clone());
@@ -251,13 +249,8 @@ pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
             "application/json"
         };
         let body = serde_json::json!({"query": args.query});
-        let answer = super::remote::post(&args.remote, "/v1/sql", &body, accept)?;
-        return Ok(match super::remote::success(answer) {
-            Ok(body) => {
-                super::remote::print_sql(&body, args.format)?;
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
+        return super::remote::run(&args.remote, "/v1/sql", &body, accept, |a| {
+            super::remote::print_sql(a, args.format)
         });
     }
     let engine = open_engine(&args.data)?;

@@ -21,12 +21,12 @@ pub struct ServerArgs {
 
 /// The answer of a request: status and body. Errors of the API are turned into a message
 /// and exit code 2 for user errors (4xx), 1 otherwise.
-pub struct Answer {
+struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
 }
 
-pub fn post(args: &ServerArgs, path: &str, body: &Value, accept: &str) -> anyhow::Result<Answer> {
+fn post(args: &ServerArgs, path: &str, body: &Value, accept: &str) -> anyhow::Result<Answer> {
     let base = args
         .server
         .as_deref()
@@ -59,7 +59,7 @@ pub fn post(args: &ServerArgs, path: &str, body: &Value, accept: &str) -> anyhow
 }
 
 /// Prints an error answer and picks the exit code, or returns the body of a success.
-pub fn success(answer: Answer) -> Result<Vec<u8>, ExitCode> {
+fn success(answer: Answer) -> Result<Vec<u8>, ExitCode> {
     if (200..300).contains(&answer.status) {
         return Ok(answer.body);
     }
@@ -79,6 +79,24 @@ pub fn success(answer: Answer) -> Result<Vec<u8>, ExitCode> {
             ExitCode::FAILURE
         },
     )
+}
+
+/// Sends one request and prints a successful answer with `print`; an error answer is
+/// reported and turned into the exit code (see [`success`]).
+pub fn run(
+    args: &ServerArgs,
+    path: &str,
+    body: &Value,
+    accept: &str,
+    print: impl FnOnce(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    Ok(match success(post(args, path, body, accept)?) {
+        Ok(answer) => {
+            print(&answer)?;
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    })
 }
 
 /// Prints a search answer in the chosen format.

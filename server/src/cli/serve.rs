@@ -14,6 +14,7 @@ use crate::keys;
 /// File in the data directory naming the address of the server that owns it.
 pub const SERVER_ADDR_FILE: &str = "server.addr";
 
+/// The flags of `silt serve` (and of `silt config`, which prints what they amount to).
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -26,22 +27,20 @@ pub struct ServeArgs {
     insecure: bool,
 }
 
-/// The configuration `silt serve` would run with.
-pub fn effective_config(
-    config: &ConfigArgs,
-    listen: Option<&str>,
-    insecure: bool,
-) -> anyhow::Result<Config> {
-    let mut config = Config::load(config)?;
-    if let Some(listen) = listen {
-        config.listen = listen.to_string();
+impl ServeArgs {
+    /// The configuration `silt serve` runs with: the file and variables, then these flags.
+    pub fn effective_config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(&self.config)?;
+        if let Some(listen) = &self.listen {
+            config.listen = listen.clone();
+        }
+        config.insecure |= self.insecure;
+        Ok(config)
     }
-    config.insecure |= insecure;
-    Ok(config)
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = effective_config(&args.config, args.listen.as_deref(), args.insecure)?;
+    let config = args.effective_config()?;
     std::fs::create_dir_all(config.data_dir())
         .with_context(|| format!("cannot create {}", config.data_dir().display()))?;
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -126,7 +125,7 @@ async fn serve(config: Config, queries: tokio::runtime::Handle) -> anyhow::Resul
     http::serve(listener, state.clone(), shutdown).await?;
     opener.await??;
 
-    if let Some(engine) = state.take_engine() {
+    if let Some(engine) = state.opened_engine() {
         let data_dir = engine.data_dir().to_path_buf();
         flush_and_close(engine).await?;
         tracing::info!("flushed; bye");

@@ -142,3 +142,40 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
         .at(offset)
     })
 }
+
+/// The body's announced `Content-Length`, refused with `too_large` when over `limit` before a
+/// byte of the body is read.
+pub fn check_announced_length(
+    headers: &axum::http::HeaderMap,
+    limit: u64,
+    too_large: impl Fn() -> ApiError,
+) -> Result<Option<u64>, ApiError> {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match announced {
+        Some(length) if length > limit => Err(too_large()),
+        _ => Ok(announced),
+    }
+}
+
+/// Reads a whole body of at most `limit` bytes; more is `too_large`.
+pub async fn read_limited(
+    body: axum::body::Body,
+    limit: u64,
+    too_large: impl Fn() -> ApiError,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit as usize)
+        .await
+        .map_err(|e| {
+            // axum wraps http-body-util's LengthLimitError, whose text is all it exposes.
+            if format!("{e:?}").contains("LengthLimitError")
+                || e.to_string().contains("length limit")
+            {
+                too_large()
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {e}"))
+            }
+        })
+}

@@ -16,7 +16,7 @@ use silt_engine::{DEFAULT_STREAM, EngineError};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, check_announced_length, read_limited};
 use super::metrics::TenantLabel;
 use crate::keys::Role;
 
@@ -115,42 +115,22 @@ pub async fn ingest(
             format!("request body over {max_body} bytes (limits.max_body_bytes); split it"),
         )
     };
-    if let Some(length) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && length > max_body
-    {
-        return Err(too_large());
-    }
+    let announced = check_announced_length(&headers, max_body, too_large)?;
     // Bodies being read and parsed hold their size from a server-wide budget, so that many
     // large requests at once get 503 instead of taking all the memory.
-    let announced = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(max_body);
-    let _in_flight = state.ingest_budget.try_reserve(announced).ok_or_else(|| {
-        state.metrics.limited(&caller.tenant, "memory");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "too many ingest bytes in flight on this server; retry shortly",
-        )
-        .retry_after(1)
-    })?;
-    let raw = axum::body::to_bytes(body, max_body as usize)
-        .await
-        .map_err(|e| {
-            // axum wraps http-body-util's LengthLimitError, whose text is all it exposes.
-            if format!("{e:?}").contains("LengthLimitError")
-                || e.to_string().contains("length limit")
-            {
-                too_large()
-            } else {
-                ApiError::bad_request(format!("cannot read the request body: {e}"))
-            }
+    let _in_flight = state
+        .ingest_budget
+        .try_reserve(announced.unwrap_or(max_body))
+        .ok_or_else(|| {
+            state.metrics.limited(&caller.tenant, "memory");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many ingest bytes in flight on this server; retry shortly",
+            )
+            .retry_after(1)
         })?;
+    let raw = read_limited(body, max_body, too_large).await?;
     let started = Instant::now();
     let encoding = header_str(&headers, header::CONTENT_ENCODING)?.map(str::to_ascii_lowercase);
     let content_type = header_str(&headers, header::CONTENT_TYPE)?.map(str::to_ascii_lowercase);

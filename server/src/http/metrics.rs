@@ -211,33 +211,34 @@ impl Collector for EngineCollector {
         )?)?;
 
         let catalog = engine.catalog().state();
-        let mut segments = encoder.encode_descriptor(
-            "segments",
-            "Segments in the catalog",
-            None,
-            MetricType::Gauge,
-        )?;
-        for tenant in catalog.tenants.keys() {
-            let n = catalog.tenant_segments(tenant).len() as i64;
-            ConstGauge::new(n).encode(segments.encode_family(&TenantLabel {
-                tenant: tenant.clone(),
-            })?)?;
-        }
-        let mut bytes = encoder.encode_descriptor(
-            "segment_bytes",
-            "Bytes of the segments in the catalog",
-            None,
-            MetricType::Gauge,
-        )?;
-        for tenant in catalog.tenants.keys() {
-            let n: u64 = catalog
-                .tenant_segments(tenant)
-                .iter()
-                .map(|s| s.bytes)
-                .sum();
-            ConstGauge::new(n as i64).encode(bytes.encode_family(&TenantLabel {
-                tenant: tenant.clone(),
-            })?)?;
+        let per_tenant: Vec<(TenantLabel, i64, i64)> = catalog
+            .tenants
+            .keys()
+            .map(|tenant| {
+                let segments = catalog.tenant_segments(tenant);
+                let bytes: u64 = segments.iter().map(|s| s.bytes).sum();
+                let label = TenantLabel {
+                    tenant: tenant.clone(),
+                };
+                (label, segments.len() as i64, bytes as i64)
+            })
+            .collect();
+        for (name, help, pick) in [
+            (
+                "segments",
+                "Segments in the catalog",
+                (|t: &(TenantLabel, i64, i64)| t.1) as fn(&(TenantLabel, i64, i64)) -> i64,
+            ),
+            (
+                "segment_bytes",
+                "Bytes of the segments in the catalog",
+                |t| t.2,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for tenant in &per_tenant {
+                ConstGauge::new(pick(tenant)).encode(family.encode_family(&tenant.0)?)?;
+            }
         }
         Ok(())
     }

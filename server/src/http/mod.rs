@@ -66,7 +66,8 @@ impl AppState {
         let _ = self.metrics.engine.engine.set(engine);
     }
 
-    pub fn take_engine(&self) -> Option<Arc<Engine>> {
+    /// The engine if it has been opened (shutdown flushes it; nothing to do otherwise).
+    pub fn opened_engine(&self) -> Option<Arc<Engine>> {
         self.metrics.engine.engine.get().cloned()
     }
 

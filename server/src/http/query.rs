@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use silt_query::{AggregateRequest, Metric, SearchRequest, SortOrder, TimeRange};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ErrorBody, parse_json};
+use super::error::{ApiError, ErrorBody, check_announced_length, parse_json, read_limited};
 use super::{AppState, Caller};
 use crate::keys::Role;
 use crate::render;
@@ -35,23 +35,9 @@ async fn read_query_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiEr
             format!("query bodies are limited to {MAX_QUERY_BODY_BYTES} bytes"),
         )
     };
-    if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_QUERY_BODY_BYTES)
-    {
-        return Err(too_large());
-    }
-    axum::body::to_bytes(body, MAX_QUERY_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            if format!("{e:?}").contains("LengthLimitError") {
-                too_large()
-            } else {
-                ApiError::bad_request(format!("cannot read the request body: {e}"))
-            }
-        })
+    let limit = MAX_QUERY_BODY_BYTES as u64;
+    check_announced_length(headers, limit, too_large)?;
+    read_limited(body, limit, too_large).await
 }
 
 /// A time range: `{"from", "to"}` (RFC 3339, a date, or epoch s/ms/µs/ns; `to` exclusive) or
@@ -454,12 +440,8 @@ pub async fn sql(
     let format = sql_format(&headers)?;
     let body: SqlBody = parse_json(&read_query_body(&headers, body).await?)?;
     let engine = state.engine()?.clone();
-    let gate = state.gates.tenant(&caller.tenant);
-    let max_rows = gate.limits.max_result_rows;
-    let Some(permit) = gate.try_query() else {
-        return Err(too_many_queries(state.as_ref(), &caller));
-    };
-    let timeout = gate.limits.query_timeout();
+    let max_rows = state.gates.tenant(&caller.tenant).limits.max_result_rows;
+    let (permit, timeout) = admit_query(&state, &caller)?;
     let tenant = caller.tenant.clone();
     let started = Instant::now();
     let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
@@ -688,22 +670,25 @@ impl SqlEncoder {
     }
 }
 
-fn too_many_queries(state: &AppState, caller: &Caller) -> ApiError {
-    state.metrics.limited(&caller.tenant, "concurrent_queries");
-    let max = state
-        .gates
-        .tenant(&caller.tenant)
-        .limits
-        .max_concurrent_queries;
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_queries",
-        format!(
-            "tenant '{}' already runs {max} queries (limits.max_concurrent_queries)",
-            caller.tenant
-        ),
-    )
-    .retry_after(1)
+/// A query slot of the caller's tenant and its time limit; 429 when every slot is taken.
+fn admit_query(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(tokio::sync::OwnedSemaphorePermit, std::time::Duration), ApiError> {
+    let gate = state.gates.tenant(&caller.tenant);
+    let Some(permit) = gate.try_query() else {
+        state.metrics.limited(&caller.tenant, "concurrent_queries");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_queries",
+            format!(
+                "tenant '{}' already runs {} queries (limits.max_concurrent_queries)",
+                caller.tenant, gate.limits.max_concurrent_queries
+            ),
+        )
+        .retry_after(1));
+    };
+    Ok((permit, gate.limits.query_timeout()))
 }
 
 fn timed_out(timeout: std::time::Duration) -> ApiError {
@@ -742,11 +727,7 @@ async fn run_query<T: Send + 'static>(
     endpoint: &'static str,
     query: impl Future<Output = Result<T, ApiError>> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let gate = state.gates.tenant(&caller.tenant);
-    let Some(permit) = gate.try_query() else {
-        return Err(too_many_queries(state, caller));
-    };
-    let timeout = gate.limits.query_timeout();
+    let (permit, timeout) = admit_query(state, caller)?;
     let started = Instant::now();
     let task = state.queries.spawn(async move {
         let _permit = permit;
