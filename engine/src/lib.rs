@@ -90,6 +90,9 @@ pub struct IngestReceipt {
     /// `_seq` of the first row; the rows have `first_seq..first_seq + rows`.
     pub first_seq: u64,
     pub rows: u64,
+    /// Arrival time given to the rows (nanoseconds since the epoch): their `observed_timestamp`,
+    /// and their `timestamp` where the input had none.
+    pub observed_ns: i64,
 }
 
 /// What [`Engine::open`] found and did.
@@ -319,6 +322,7 @@ impl Engine {
         Ok(IngestReceipt {
             first_seq: ticket.first_seq(),
             rows: records.len() as u64,
+            observed_ns: observed,
         })
     }
 

@@ -62,7 +62,7 @@ pub struct ParsedBody {
 }
 
 impl ParsedBody {
-    fn reject(&mut self, index: u64, reason: String) {
+    pub fn reject(&mut self, index: u64, reason: String) {
         self.failed += 1;
         if self.rejections.len() < MAX_LISTED_REJECTIONS {
             self.rejections.push(Rejection { index, reason });

@@ -3,6 +3,7 @@
 
 mod aliases;
 pub mod body;
+pub mod bulk;
 mod calendar;
 mod flatten;
 mod level;

@@ -4,6 +4,7 @@
 pub mod access_plan;
 pub mod hits;
 pub mod pruning;
+pub mod row_filter;
 pub mod search;
 pub mod snapshot;
 pub mod sql;
@@ -13,6 +14,7 @@ pub mod udf;
 
 pub use hits::{Cursor, SearchRequest, SearchResult, SearchStats, SortOrder, search};
 pub use pruning::TimeRange;
+pub use row_filter::RowFilter;
 pub use snapshot::{MemBatch, SegmentOpener, TableSnapshot, table_schema};
 pub use sql::{AggregateRequest, Bucket, Metric, QueryOptions, aggregate, plan_sql, session, sql};
 

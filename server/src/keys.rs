@@ -107,6 +107,11 @@ impl KeyIndex {
     }
 }
 
+/// Whether `text` has the shape of a Silt key (`silt_<id>_<secret>`); says nothing of validity.
+pub fn looks_like_key(text: &str) -> bool {
+    key_id(text).is_some()
+}
+
 /// `silt_<id>_<secret>` → `<id>`.
 fn key_id(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(KEY_PREFIX)?.strip_prefix('_')?;

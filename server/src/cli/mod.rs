@@ -9,6 +9,7 @@ mod keys;
 mod query;
 mod remote;
 mod segments;
+mod tail;
 pub(crate) mod serve;
 
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Command {
     Search(query::SearchArgs),
     /// Run SQL over the `logs` table.
     Sql(query::SqlArgs),
+    /// Follow a running server's live tail: print matching rows as they are ingested.
+    Tail(tail::TailArgs),
     /// Create, list and revoke API keys.
     Keys(keys::KeysArgs),
     /// Print the effective server configuration as TOML.
@@ -62,6 +65,7 @@ impl Cli {
             Command::Inspect(args) => inspect::run(args),
             Command::Search(args) => query::run_search(args),
             Command::Sql(args) => query::run_sql(args),
+            Command::Tail(args) => tail::run(args),
         }
     }
 }

@@ -66,6 +66,23 @@ impl KeyRing {
     /// The caller of a request that needs `role`: 401 without a valid key, 403 when the key's
     /// role does not allow it.
     pub fn authorize(&self, headers: &HeaderMap, role: Role) -> Result<Caller, ApiError> {
+        let caller = self.authenticate(headers)?;
+        if !caller.role.allows(role) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "authorization_error",
+                format!(
+                    "this key has the role '{}'; this endpoint needs '{}' or 'admin'",
+                    caller.role.as_str(),
+                    role.as_str()
+                ),
+            ));
+        }
+        Ok(caller)
+    }
+
+    /// The caller, whatever its role: 401 without a valid key.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let (index, no_store) = self.current();
         let presented = presented_key(headers)?;
         let caller = match presented {
@@ -82,7 +99,7 @@ impl KeyRing {
                     "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
                 ));
             }
-            Some(key) => match index.check(key) {
+            Some(key) => match index.check(&key) {
                 KeyCheck::Valid(entry) => Caller {
                     tenant: entry.tenant.clone(),
                     role: entry.role,
@@ -96,17 +113,6 @@ impl KeyRing {
                 }
             },
         };
-        if !caller.role.allows(role) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "authorization_error",
-                format!(
-                    "this key has the role '{}'; this endpoint needs '{}' or 'admin'",
-                    caller.role.as_str(),
-                    role.as_str()
-                ),
-            ));
-        }
         Ok(caller)
     }
 }
@@ -115,8 +121,11 @@ fn read_store(path: &std::path::Path) -> Option<Vec<u8>> {
     std::fs::read(path).ok()
 }
 
-/// The key in `Authorization: Bearer …` or `X-API-Key`, if any.
-fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+/// The key in `Authorization` or `X-API-Key`, if any. `Authorization` takes the schemes
+/// agents use: `Bearer <key>`, `ApiKey <key>` (Elasticsearch clients; also base64 of
+/// `id:key`, the key being the part after the colon) and `Basic` (the password is the key,
+/// the user name is ignored: Promtail, Filebeat and collectors configured with a password).
+fn presented_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let invalid = |what: &str| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -129,19 +138,45 @@ fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         let (scheme, key) = text
             .split_once(' ')
             .ok_or_else(|| invalid("Authorization"))?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "authentication_error",
-                format!("unsupported authorization scheme '{scheme}' (use Bearer)"),
-            ));
+        let key = key.trim();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Ok(Some(key.to_owned()));
         }
-        return Ok(Some(key.trim()));
+        if scheme.eq_ignore_ascii_case("apikey") {
+            if crate::keys::looks_like_key(key) {
+                return Ok(Some(key.to_owned()));
+            }
+            let pair = decode_base64_text(key).ok_or_else(|| invalid("Authorization ApiKey"))?;
+            let secret = pair.split_once(':').map_or(pair.as_str(), |(_, k)| k);
+            return Ok(Some(secret.to_owned()));
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            let pair = decode_base64_text(key).ok_or_else(|| invalid("Authorization Basic"))?;
+            let (_, password) = pair
+                .split_once(':')
+                .ok_or_else(|| invalid("Authorization Basic"))?;
+            return Ok(Some(password.to_owned()));
+        }
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            format!("unsupported authorization scheme '{scheme}' (use Bearer, ApiKey or Basic)"),
+        ));
     }
     if let Some(value) = headers.get("x-api-key") {
         return Ok(Some(
-            value.to_str().map_err(|_| invalid("X-API-Key"))?.trim(),
+            value
+                .to_str()
+                .map_err(|_| invalid("X-API-Key"))?
+                .trim()
+                .to_owned(),
         ));
     }
     Ok(None)
+}
+
+fn decode_base64_text(text: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+    String::from_utf8(bytes).ok()
 }

@@ -6,18 +6,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use serde::{Deserialize, Serialize};
 use silt_engine::parse::ParseOptions;
 use silt_engine::parse::body::{BodyKind, ParsedBody, parse_body};
-use silt_engine::{DEFAULT_STREAM, EngineError};
+use silt_engine::{DEFAULT_STREAM, Engine, EngineError, IngestReceipt};
+use silt_storage::record::LogRecord;
+use tokio::sync::OwnedSemaphorePermit;
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
 use super::error::{ApiError, ErrorBody, check_announced_length, read_limited};
+use super::limits::TenantGate;
 use super::metrics::TenantLabel;
+use super::{AppState, Caller};
 use crate::keys::Role;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -78,71 +81,12 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
-    let engine = state.engine()?.clone();
-    let caller = state.authorize(&headers, Role::Ingest)?;
-    let gate = state.gates.tenant(&caller.tenant);
-    let max_body = gate.limits.max_body_bytes;
     let stream = stream_name(&uri, &headers)?;
-
-    if engine.over_memory_budget() {
-        state.metrics.limited(&caller.tenant, "memory");
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "memtables are over their budget while flushes catch up; retry shortly",
-        )
-        .retry_after(1));
-    }
-    let throttled = |t: super::limits::Throttled| {
-        state.metrics.limited(&caller.tenant, "ingest_rate");
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "tenant '{}' is over its ingest rate ({} lines/s, {} bytes/s)",
-                caller.tenant,
-                gate.limits.ingest_lines_per_second,
-                gate.limits.ingest_bytes_per_second
-            ),
-        )
-        .retry_after(t.retry_after_secs)
-    };
-    gate.check_ingest().map_err(throttled)?;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("request body over {max_body} bytes (limits.max_body_bytes); split it"),
-        )
-    };
-    let announced = check_announced_length(&headers, max_body, too_large)?;
-    // Bodies being read and parsed hold their size from a server-wide budget, so that many
-    // large requests at once get 503 instead of taking all the memory.
-    let _in_flight = state
-        .ingest_budget
-        .try_reserve(announced.unwrap_or(max_body))
-        .ok_or_else(|| {
-            state.metrics.limited(&caller.tenant, "memory");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "too many ingest bytes in flight on this server; retry shortly",
-            )
-            .retry_after(1)
-        })?;
-    let raw = read_limited(body, max_body, too_large).await?;
-    let started = Instant::now();
-    let encoding = header_str(&headers, header::CONTENT_ENCODING)?.map(str::to_ascii_lowercase);
-    let content_type = header_str(&headers, header::CONTENT_TYPE)?.map(str::to_ascii_lowercase);
-    let parsed = tokio::task::spawn_blocking(move || {
-        let body = decode(&raw, encoding.as_deref(), max_body)?;
-        let bytes = body.len() as u64;
-        parse(&body, content_type.as_deref()).map(|p| (p, bytes))
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    let (parsed, bytes) = parsed?;
-    let (records, failed) = (parsed.records, parsed.failed);
+    let mut request = IngestRequest::admit(&state, &headers, body).await?;
+    let content_type = request.content_type.clone();
+    let parsed = request
+        .parse(move |body| parse(body, content_type.as_deref()))
+        .await?;
     let errors: Vec<IngestItemError> = parsed
         .rejections
         .into_iter()
@@ -151,58 +95,200 @@ pub async fn ingest(
             error: r.reason,
         })
         .collect();
-
-    let label = TenantLabel {
-        tenant: caller.tenant.clone(),
-    };
-    state
-        .metrics
-        .ingest_rejected_lines
-        .get_or_create(&label)
-        .inc_by(failed);
-    if records.is_empty() {
-        let _ = gate.admit_ingest(failed, bytes);
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(IngestResponse {
-                ingested: 0,
-                failed,
-                errors,
-            }),
-        ));
-    }
-    gate.admit_ingest(records.len() as u64 + failed, bytes)
-        .map_err(throttled)?;
-    let tenant = caller.tenant.clone();
-    let receipt = tokio::task::spawn_blocking(move || engine.ingest(&tenant, &stream, &records))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(engine_error)?;
-    state
-        .metrics
-        .ingest_lines
-        .get_or_create(&label)
-        .inc_by(receipt.rows);
-    state
-        .metrics
-        .ingest_bytes
-        .get_or_create(&label)
-        .inc_by(bytes);
-    state
-        .metrics
-        .ingest_ack_seconds
-        .observe(started.elapsed().as_secs_f64());
+    let failed = parsed.failed;
+    let receipts = request
+        .store(&state, vec![(stream, parsed.records)], failed)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(IngestResponse {
-            ingested: receipt.rows,
+            ingested: receipts.iter().map(|r| r.rows).sum(),
             failed,
             errors,
         }),
     ))
 }
 
-fn engine_error(e: EngineError) -> ApiError {
+/// An ingest request past the gates every protocol shares: an ingest key, the tenant's rate,
+/// the memory budget and the body limit. Holds its share of the in-flight byte budget.
+pub(super) struct IngestRequest {
+    engine: Arc<Engine>,
+    pub caller: Caller,
+    gate: Arc<TenantGate>,
+    raw: Option<Bytes>,
+    encoding: Option<String>,
+    /// `Content-Type`, lowercased.
+    pub content_type: Option<String>,
+    /// Decompressed body size, once parsed.
+    bytes: u64,
+    started: Instant,
+    _in_flight: OwnedSemaphorePermit,
+}
+
+impl IngestRequest {
+    /// Authorizes, applies the tenant's limits and reads the (still encoded) body.
+    pub(super) async fn admit(
+        state: &AppState,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<Self, ApiError> {
+        let engine = state.engine()?.clone();
+        let caller = state.authorize(headers, Role::Ingest)?;
+        let gate = state.gates.tenant(&caller.tenant);
+        let max_body = gate.limits.max_body_bytes;
+        if engine.over_memory_budget() {
+            state.metrics.limited(&caller.tenant, "memory");
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "memtables are over their budget while flushes catch up; retry shortly",
+            )
+            .retry_after(1));
+        }
+        gate.check_ingest()
+            .map_err(|t| throttled(state, &caller, &gate, t))?;
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body over {max_body} bytes (limits.max_body_bytes); split it"),
+            )
+        };
+        let announced = check_announced_length(headers, max_body, too_large)?;
+        // Bodies being read and parsed hold their size from a server-wide budget, so that many
+        // large requests at once get 503 instead of taking all the memory.
+        let in_flight = state
+            .ingest_budget
+            .try_reserve(announced.unwrap_or(max_body))
+            .ok_or_else(|| {
+                state.metrics.limited(&caller.tenant, "memory");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "too many ingest bytes in flight on this server; retry shortly",
+                )
+                .retry_after(1)
+            })?;
+        let raw = read_limited(body, max_body, too_large).await?;
+        let encoding = header_str(headers, header::CONTENT_ENCODING)?.map(str::to_ascii_lowercase);
+        let content_type = header_str(headers, header::CONTENT_TYPE)?.map(str::to_ascii_lowercase);
+        Ok(Self {
+            engine,
+            caller,
+            gate,
+            raw: Some(raw),
+            encoding,
+            content_type,
+            bytes: 0,
+            started: Instant::now(),
+            _in_flight: in_flight,
+        })
+    }
+
+    /// The tenant's body limit.
+    pub(super) fn max_body_bytes(&self) -> u64 {
+        self.gate.limits.max_body_bytes
+    }
+
+    /// Undoes `Content-Encoding` and runs `parse` on the body, off the async runtime.
+    pub(super) async fn parse<T: Send + 'static>(
+        &mut self,
+        parse: impl FnOnce(&[u8]) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let raw = self.raw.take().unwrap_or_default();
+        let encoding = self.encoding.clone();
+        let limit = self.max_body_bytes();
+        let (parsed, bytes) = tokio::task::spawn_blocking(move || {
+            let body = decode(&raw, encoding.as_deref(), limit)?;
+            parse(&body).map(|parsed| (parsed, body.len() as u64))
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        self.bytes = bytes;
+        Ok(parsed)
+    }
+
+    /// Stores each stream's records as one fsynced WAL record, counts them, and hands them to
+    /// live tail. `failed` counts the items the parser rejected. Returns one receipt per
+    /// non-empty stream, in order.
+    pub(super) async fn store(
+        self,
+        state: &AppState,
+        batches: Vec<(String, Vec<LogRecord>)>,
+        failed: u64,
+    ) -> Result<Vec<IngestReceipt>, ApiError> {
+        let label = TenantLabel {
+            tenant: self.caller.tenant.clone(),
+        };
+        state
+            .metrics
+            .ingest_rejected_lines
+            .get_or_create(&label)
+            .inc_by(failed);
+        let rows: u64 = batches.iter().map(|(_, records)| records.len() as u64).sum();
+        if rows == 0 {
+            let _ = self.gate.admit_ingest(failed, self.bytes);
+            return Ok(Vec::new());
+        }
+        self.gate
+            .admit_ingest(rows + failed, self.bytes)
+            .map_err(|t| throttled(state, &self.caller, &self.gate, t))?;
+        let mut receipts = Vec::with_capacity(batches.len());
+        for (stream, records) in batches {
+            if records.is_empty() {
+                continue;
+            }
+            let engine = self.engine.clone();
+            let tenant = self.caller.tenant.clone();
+            let (receipt, stream, records) = tokio::task::spawn_blocking(move || {
+                let receipt = engine.ingest(&tenant, &stream, &records);
+                (receipt, stream, records)
+            })
+            .await
+            .map_err(ApiError::internal)?;
+            let receipt = receipt.map_err(engine_error)?;
+            state
+                .tail
+                .publish(&self.caller.tenant, stream, records, &receipt);
+            receipts.push(receipt);
+        }
+        state
+            .metrics
+            .ingest_lines
+            .get_or_create(&label)
+            .inc_by(rows);
+        state
+            .metrics
+            .ingest_bytes
+            .get_or_create(&label)
+            .inc_by(self.bytes);
+        state
+            .metrics
+            .ingest_ack_seconds
+            .observe(self.started.elapsed().as_secs_f64());
+        Ok(receipts)
+    }
+}
+
+fn throttled(
+    state: &AppState,
+    caller: &Caller,
+    gate: &TenantGate,
+    t: super::limits::Throttled,
+) -> ApiError {
+    state.metrics.limited(&caller.tenant, "ingest_rate");
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "tenant '{}' is over its ingest rate ({} lines/s, {} bytes/s)",
+            caller.tenant, gate.limits.ingest_lines_per_second, gate.limits.ingest_bytes_per_second
+        ),
+    )
+    .retry_after(t.retry_after_secs)
+}
+
+pub(super) fn engine_error(e: EngineError) -> ApiError {
     match e {
         EngineError::InvalidInput(reason) => ApiError::bad_request(reason),
         EngineError::Closed => ApiError::new(
@@ -225,7 +311,7 @@ fn engine_error(e: EngineError) -> ApiError {
     }
 }
 
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ApiError> {
+pub(super) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ApiError> {
     headers
         .get(&name)
         .map(|v| {
@@ -254,7 +340,7 @@ fn stream_name(uri: &Uri, headers: &HeaderMap) -> Result<String, ApiError> {
 
 /// Undoes `Content-Encoding`, refusing output over `limit` bytes (a decompression bomb is a
 /// 413 like any other oversized body).
-fn decode(raw: &[u8], encoding: Option<&str>, limit: u64) -> Result<Vec<u8>, ApiError> {
+pub(super) fn decode(raw: &[u8], encoding: Option<&str>, limit: u64) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();
     let result = match encoding.map(str::trim) {
         None | Some("") | Some("identity") => return Ok(raw.to_vec()),

@@ -2,11 +2,13 @@
 //! health and metrics endpoints, and running the server until SIGTERM.
 
 mod auth;
+mod elastic;
 pub mod error;
 mod ingest;
 pub mod limits;
 mod metrics;
 mod query;
+pub mod tail;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Where DataFusion runs, apart from the runtime that accepts requests and acks ingests.
     pub queries: tokio::runtime::Handle,
+    /// Live tail subscribers of acknowledged rows.
+    pub tail: tail::TailHub,
 }
 
 impl AppState {
@@ -49,6 +53,7 @@ impl AppState {
             keys,
             metrics: Metrics::new(),
             queries,
+            tail: tail::TailHub::default(),
         }
     }
 
@@ -113,6 +118,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .routes(routes!(ready))
         .routes(routes!(metrics_text))
         .routes(routes!(ingest::ingest))
+        .routes(routes!(tail::tail))
         .routes(routes!(query::search_post, query::search_get))
         .routes(routes!(query::aggregate))
         .routes(routes!(query::sql))
@@ -120,11 +126,13 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .split_for_parts();
     let api = Arc::new(api);
     router
+        .merge(elastic::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(axum::Extension(api))
         // Bodies are read and limited by the handlers themselves (413 with a JSON error).
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(elastic::product_header))
 }
 
 /// Answers 200 once the catalog is loaded and the WAL replayed, 503 before.

@@ -1,0 +1,321 @@
+//! Elasticsearch compatibility for shippers (Filebeat, Logstash, Fluent Bit, Vector, the
+//! official clients): `_bulk` ingest and the handshake calls they make before it.
+//!
+//! Every response of the server carries `X-Elastic-Product: Elasticsearch` (see
+//! [`product_header`]); the clients refuse a server without it. Index templates, ILM policies,
+//! ingest pipelines and data streams are accepted as no-ops: a stream needs no set-up.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use serde_json::{Value, json};
+use silt_engine::parse::ParseOptions;
+use silt_engine::parse::bulk::{BulkItem, parse_bulk};
+use silt_storage::record::LogRecord;
+
+use super::AppState;
+use super::error::ApiError;
+use super::ingest::IngestRequest;
+
+/// The version `GET /` reports: what shippers check before they send.
+pub const COMPATIBLE_VERSION: &str = "8.17.0";
+
+/// The Elasticsearch routes.
+pub fn routes() -> axum::Router<Arc<AppState>> {
+    let no_op = || -> MethodRouter<Arc<AppState>> {
+        get(setting_get)
+            .head(setting_head)
+            .put(setting_put)
+            .post(setting_put)
+    };
+    axum::Router::new()
+        .route("/", get(info).head(info_head))
+        .route("/_license", get(license))
+        .route("/_xpack", get(xpack))
+        .route("/_bulk", post(bulk).put(bulk))
+        .route("/{index}/_bulk", post(bulk_into).put(bulk_into))
+        .route("/_index_template/{name}", no_op())
+        .route("/_template/{name}", no_op())
+        .route("/_component_template/{name}", no_op())
+        .route("/_ilm/policy/{name}", no_op())
+        .route("/_ingest/pipeline/{name}", no_op())
+        .route("/_data_stream/{name}", no_op())
+}
+
+/// Adds `X-Elastic-Product: Elasticsearch` to a response.
+pub async fn product_header(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        "x-elastic-product",
+        HeaderValue::from_static("Elasticsearch"),
+    );
+    response
+}
+
+/// `GET /`: the cluster identity and version, as the clients' product check expects.
+async fn info(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    state.keys.authenticate(&headers)?;
+    Ok(es_json(
+        &headers,
+        StatusCode::OK,
+        &json!({
+            "name": "silt",
+            "cluster_name": "silt",
+            "cluster_uuid": "silt",
+            "version": {
+                "number": COMPATIBLE_VERSION,
+                "build_flavor": "default",
+                "build_type": "silt",
+                "build_hash": env!("CARGO_PKG_VERSION"),
+                "build_date": "2026-01-01T00:00:00.000Z",
+                "build_snapshot": false,
+                "lucene_version": "9.12.0",
+                "minimum_wire_compatibility_version": "7.17.0",
+                "minimum_index_compatibility_version": "7.0.0"
+            },
+            "tagline": "You Know, for Search"
+        }),
+    ))
+}
+
+async fn info_head(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    state.keys.authenticate(&headers)?;
+    Ok(StatusCode::OK)
+}
+
+/// `GET /_license`: an active basic license (Beats refuse to start without one).
+async fn license(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    state.keys.authenticate(&headers)?;
+    Ok(es_json(
+        &headers,
+        StatusCode::OK,
+        &json!({
+            "license": {
+                "status": "active",
+                "uid": "silt",
+                "type": "basic",
+                "issue_date": "2026-01-01T00:00:00.000Z",
+                "issue_date_in_millis": 1_767_225_600_000_u64,
+                "max_nodes": 1000,
+                "max_resource_units": null,
+                "issued_to": "silt",
+                "issuer": "silt",
+                "start_date_in_millis": -1
+            }
+        }),
+    ))
+}
+
+/// `GET /_xpack`: no X-Pack features (Logstash asks).
+async fn xpack(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    state.keys.authenticate(&headers)?;
+    Ok(es_json(
+        &headers,
+        StatusCode::OK,
+        &json!({
+            "build": {"hash": "silt", "date": "2026-01-01T00:00:00.000Z"},
+            "license": {"uid": "silt", "type": "basic", "mode": "basic", "status": "active"},
+            "features": {}
+        }),
+    ))
+}
+
+/// `HEAD` of a template, policy, pipeline or data stream: it exists (so agents skip
+/// installing it).
+async fn setting_head(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    state.keys.authenticate(&headers)?;
+    Ok(StatusCode::OK)
+}
+
+/// `GET` of a template, policy, pipeline or data stream: an empty one under the asked name.
+async fn setting_get(
+    State(state): State<Arc<AppState>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    state.keys.authenticate(&headers)?;
+    let path = uri.path();
+    let body = if path.starts_with("/_index_template/") {
+        json!({"index_templates": [{"name": name, "index_template": {"index_patterns": [format!("{name}*")], "composed_of": []}}]})
+    } else if path.starts_with("/_component_template/") {
+        json!({"component_templates": [{"name": name, "component_template": {"template": {}}}]})
+    } else if path.starts_with("/_data_stream/") {
+        json!({"data_streams": [{"name": name, "timestamp_field": {"name": "@timestamp"}, "indices": [], "generation": 1, "status": "GREEN", "template": name}]})
+    } else if path.starts_with("/_ilm/policy/") {
+        json!({ name: {"version": 1, "modified_date": "2026-01-01T00:00:00.000Z", "policy": {"phases": {}}} })
+    } else {
+        // Legacy templates and ingest pipelines are keyed by name.
+        json!({ name: {} })
+    };
+    Ok(es_json(&headers, StatusCode::OK, &body))
+}
+
+/// `PUT`/`POST` of a template, policy, pipeline or data stream: acknowledged, nothing kept.
+async fn setting_put(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    state.keys.authenticate(&headers)?;
+    tracing::debug!(name, "acknowledged an Elasticsearch set-up call (a no-op here)");
+    Ok(es_json(&headers, StatusCode::OK, &json!({"acknowledged": true})))
+}
+
+async fn bulk(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    bulk_request(state, headers, None, body).await
+}
+
+async fn bulk_into(
+    State(state): State<Arc<AppState>>,
+    Path(index): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    bulk_request(state, headers, Some(index), body).await
+}
+
+/// `POST /_bulk`, `POST /{index}/_bulk`: `index`/`create` actions store their document in the
+/// stream named by the index; every other item gets its own error and the rest are kept.
+async fn bulk_request(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    default_index: Option<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let mut request = IngestRequest::admit(&state, &headers, body).await?;
+    let items = request
+        .parse(move |body| Ok(parse_bulk(body, default_index.as_deref(), &ParseOptions::default())))
+        .await?;
+
+    // Records grouped by stream (first-seen order), each remembering its item.
+    let mut outcomes: Vec<Result<(usize, usize), (u16, &'static str, String)>> =
+        Vec::with_capacity(items.len());
+    let mut batches: Vec<(String, Vec<LogRecord>)> = Vec::new();
+    let mut failed = 0u64;
+    let mut heads: Vec<(String, Option<String>, Option<String>)> = Vec::with_capacity(items.len());
+    for BulkItem {
+        action,
+        index,
+        id,
+        outcome,
+    } in items
+    {
+        heads.push((action.name().to_owned(), index.clone(), id));
+        let stored = outcome
+            .map_err(|e| (400, e.kind, e.reason))
+            .and_then(|record| {
+                let stream = index.unwrap_or_default();
+                silt_storage::layout::validate_name("index", &stream)
+                    .map_err(|e| (400, "invalid_index_name_exception", e.to_string()))?;
+                let group = match batches.iter().position(|(s, _)| *s == stream) {
+                    Some(group) => group,
+                    None => {
+                        batches.push((stream, Vec::new()));
+                        batches.len() - 1
+                    }
+                };
+                batches[group].1.push(record);
+                Ok((group, batches[group].1.len() - 1))
+            });
+        if stored.is_err() {
+            failed += 1;
+        }
+        outcomes.push(stored);
+    }
+    let receipts = request.store(&state, batches, failed).await?;
+    // `store` skips empty streams; here every stream has at least one record, so receipts
+    // line up with the groups.
+    let items: Vec<Value> = outcomes
+        .into_iter()
+        .zip(heads)
+        .map(|(outcome, (action, index, id))| {
+            let detail = match outcome {
+                Ok((group, position)) => {
+                    let seq = receipts[group].first_seq + position as u64;
+                    json!({
+                        "_index": index,
+                        "_id": id.unwrap_or_else(|| seq.to_string()),
+                        "_version": 1,
+                        "result": "created",
+                        "_shards": {"total": 1, "successful": 1, "failed": 0},
+                        "_seq_no": seq,
+                        "_primary_term": 1,
+                        "status": 201
+                    })
+                }
+                Err((status, kind, reason)) => json!({
+                    "_index": index,
+                    "_id": id,
+                    "status": status,
+                    "error": {"type": kind, "reason": reason}
+                }),
+            };
+            json!({ action: detail })
+        })
+        .collect();
+    Ok(es_json(
+        &headers,
+        StatusCode::OK,
+        &json!({
+            "took": started.elapsed().as_millis() as u64,
+            "errors": failed > 0,
+            "items": items
+        }),
+    ))
+}
+
+/// A JSON response in the media type the client asked for: the versioned
+/// `application/vnd.elasticsearch+json; compatible-with=N` when it sent one, else plain JSON.
+fn es_json(request: &HeaderMap, status: StatusCode, body: &Value) -> Response {
+    let asked = [header::ACCEPT, header::CONTENT_TYPE]
+        .iter()
+        .filter_map(|name| request.get(name)?.to_str().ok())
+        .find_map(compatible_with);
+    let content_type = match asked {
+        Some(version) => format!("application/vnd.elasticsearch+json; compatible-with={version}"),
+        None => "application/json".to_owned(),
+    };
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// The `compatible-with` version of an `application/vnd.elasticsearch+…` media type.
+fn compatible_with(media_type: &str) -> Option<u8> {
+    let lower = media_type.to_ascii_lowercase();
+    if !lower.contains("application/vnd.elasticsearch+") {
+        return None;
+    }
+    let (_, rest) = lower.split_once("compatible-with=")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compatible_with_reads_the_versioned_media_types() {
+        assert_eq!(
+            compatible_with("application/vnd.elasticsearch+json; compatible-with=8"),
+            Some(8)
+        );
+        assert_eq!(
+            compatible_with("application/vnd.elasticsearch+x-ndjson;compatible-with=9"),
+            Some(9)
+        );
+        assert_eq!(compatible_with("application/json"), None);
+    }
+}
