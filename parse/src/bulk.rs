@@ -144,7 +144,9 @@ fn parse_action_line(line: &[u8]) -> Result<(BulkAction, ActionMeta), BulkItemEr
         ));
     };
     let serde_json::Value::Object(meta) = meta else {
-        return Err(malformed(format!("the metadata of '{name}' is not an object")));
+        return Err(malformed(format!(
+            "the metadata of '{name}' is not an object"
+        )));
     };
     let text = |key: &str| -> Result<Option<String>, BulkItemError> {
         match meta.get(key) {
@@ -181,9 +183,7 @@ fn item_outcome(
         BulkAction::Unknown(name) => {
             return Err(BulkItemError::new(
                 "illegal_argument_exception",
-                format!(
-                    "unknown action '{name}': expected index, create, update or delete"
-                ),
+                format!("unknown action '{name}': expected index, create, update or delete"),
             ));
         }
     }

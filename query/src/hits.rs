@@ -209,7 +209,8 @@ fn block_row_ranges(reader: &SegmentReader, blocks: Option<&RoaringBitmap>) -> V
 }
 
 /// One planning context for every search: building a session per call costs milliseconds.
-pub(crate) static PLANNER: std::sync::LazyLock<SessionContext> = std::sync::LazyLock::new(SessionContext::new);
+pub(crate) static PLANNER: std::sync::LazyLock<SessionContext> =
+    std::sync::LazyLock::new(SessionContext::new);
 
 struct Projected {
     schema: Arc<Schema>,

@@ -34,7 +34,10 @@ impl RowFilter {
     /// column added; `None` when none match.
     pub fn matching(&self, batch: &MemBatch) -> Result<Option<RecordBatch>, QueryError> {
         let rows = batch.with_stream();
-        let mask = self.predicate.evaluate(&rows)?.into_array(rows.num_rows())?;
+        let mask = self
+            .predicate
+            .evaluate(&rows)?
+            .into_array(rows.num_rows())?;
         let mask = mask.as_boolean_opt().ok_or_else(|| {
             QueryError::Internal("a search filter did not evaluate to booleans".to_owned())
         })?;
@@ -67,7 +70,11 @@ mod tests {
             .matching(batch)
             .unwrap()
             .map(|b| {
-                let column = b.column_by_name("message").unwrap().as_string::<i32>().clone();
+                let column = b
+                    .column_by_name("message")
+                    .unwrap()
+                    .as_string::<i32>()
+                    .clone();
                 column.iter().map(|m| m.unwrap().to_owned()).collect()
             })
             .unwrap_or_default()
@@ -93,8 +100,14 @@ mod tests {
             ("\"full on\"", vec!["disk full on /var"]),
             ("stream:web -disk", vec!["request served"]),
             ("stream:other", vec![]),
-            ("http.status:503 level:error", vec!["disk full on /var"]),
-            ("", vec!["disk full on /var", "request served", "disk almost full"]),
+            (
+                "attributes.http.status:503 level:error",
+                vec!["disk full on /var"],
+            ),
+            (
+                "",
+                vec!["disk full on /var", "request served", "disk almost full"],
+            ),
         ];
         for (query, want) in cases {
             let filter = RowFilter::new(query).unwrap();

@@ -9,8 +9,8 @@ mod keys;
 mod query;
 mod remote;
 mod segments;
-mod tail;
 pub(crate) mod serve;
+mod tail;
 
 use std::process::ExitCode;
 

@@ -79,11 +79,13 @@ pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
                 .and_then(|v| v["error"]["reason"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
             eprintln!("error: {reason} (HTTP {status})");
-            return Ok(if (400..500).contains(&status) && status != 401 && status != 403 {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            });
+            return Ok(
+                if (400..500).contains(&status) && status != 401 && status != 403 {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::FAILURE
+                },
+            );
         }
         Err(e) => return Err(e).with_context(|| format!("cannot reach {url}")),
     };
@@ -101,7 +103,8 @@ pub fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
             }
             continue;
         };
-        let row: Value = serde_json::from_str(text.as_str()).context("the server sent a row that is not JSON")?;
+        let row: Value = serde_json::from_str(text.as_str())
+            .context("the server sent a row that is not JSON")?;
         if let Some(dropped) = row.get("dropped") {
             eprintln!("… {dropped} rows dropped: this terminal fell behind");
             continue;

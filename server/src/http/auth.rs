@@ -177,6 +177,8 @@ fn presented_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 fn decode_base64_text(text: &str) -> Option<String> {
     use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
     String::from_utf8(bytes).ok()
 }

@@ -60,8 +60,16 @@ pub async fn product_header(request: Request, next: Next) -> Response {
 }
 
 /// `GET /`: the cluster identity and version, as the clients' product check expects.
-async fn info(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn info(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     state.keys.authenticate(&headers)?;
+    // Clients of the next major announce it (`compatible-with=9`) and expect to hear it back.
+    let version = match asked_compatibility(&headers) {
+        Some(9) => "9.1.0",
+        _ => COMPATIBLE_VERSION,
+    };
     Ok(es_json(
         &headers,
         StatusCode::OK,
@@ -70,7 +78,7 @@ async fn info(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<
             "cluster_name": "silt",
             "cluster_uuid": "silt",
             "version": {
-                "number": COMPATIBLE_VERSION,
+                "number": version,
                 "build_flavor": "default",
                 "build_type": "silt",
                 "build_hash": env!("CARGO_PKG_VERSION"),
@@ -85,13 +93,19 @@ async fn info(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<
     ))
 }
 
-async fn info_head(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn info_head(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     state.keys.authenticate(&headers)?;
     Ok(StatusCode::OK)
 }
 
 /// `GET /_license`: an active basic license (Beats refuse to start without one).
-async fn license(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn license(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     state.keys.authenticate(&headers)?;
     Ok(es_json(
         &headers,
@@ -114,7 +128,10 @@ async fn license(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resu
 }
 
 /// `GET /_xpack`: no X-Pack features (Logstash asks).
-async fn xpack(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn xpack(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     state.keys.authenticate(&headers)?;
     Ok(es_json(
         &headers,
@@ -129,7 +146,10 @@ async fn xpack(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result
 
 /// `HEAD` of a template, policy, pipeline or data stream: it exists (so agents skip
 /// installing it).
-async fn setting_head(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn setting_head(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     state.keys.authenticate(&headers)?;
     Ok(StatusCode::OK)
 }
@@ -165,11 +185,22 @@ async fn setting_put(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     state.keys.authenticate(&headers)?;
-    tracing::debug!(name, "acknowledged an Elasticsearch set-up call (a no-op here)");
-    Ok(es_json(&headers, StatusCode::OK, &json!({"acknowledged": true})))
+    tracing::debug!(
+        name,
+        "acknowledged an Elasticsearch set-up call (a no-op here)"
+    );
+    Ok(es_json(
+        &headers,
+        StatusCode::OK,
+        &json!({"acknowledged": true}),
+    ))
 }
 
-async fn bulk(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn bulk(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     bulk_request(state, headers, None, body).await
 }
 
@@ -193,7 +224,13 @@ async fn bulk_request(
     let started = Instant::now();
     let mut request = IngestRequest::admit(&state, &headers, body).await?;
     let items = request
-        .parse(move |body| Ok(parse_bulk(body, default_index.as_deref(), &ParseOptions::default())))
+        .parse(move |body| {
+            Ok(parse_bulk(
+                body,
+                default_index.as_deref(),
+                &ParseOptions::default(),
+            ))
+        })
         .await?;
 
     // Records grouped by stream (first-seen order), each remembering its item.
@@ -276,11 +313,7 @@ async fn bulk_request(
 /// A JSON response in the media type the client asked for: the versioned
 /// `application/vnd.elasticsearch+json; compatible-with=N` when it sent one, else plain JSON.
 fn es_json(request: &HeaderMap, status: StatusCode, body: &Value) -> Response {
-    let asked = [header::ACCEPT, header::CONTENT_TYPE]
-        .iter()
-        .filter_map(|name| request.get(name)?.to_str().ok())
-        .find_map(compatible_with);
-    let content_type = match asked {
+    let content_type = match asked_compatibility(request) {
         Some(version) => format!("application/vnd.elasticsearch+json; compatible-with={version}"),
         None => "application/json".to_owned(),
     };
@@ -289,6 +322,14 @@ fn es_json(request: &HeaderMap, status: StatusCode, body: &Value) -> Response {
         response.headers_mut().insert(header::CONTENT_TYPE, value);
     }
     response
+}
+
+/// The `compatible-with` version the request's `Accept` or `Content-Type` names.
+fn asked_compatibility(request: &HeaderMap) -> Option<u8> {
+    [header::ACCEPT, header::CONTENT_TYPE]
+        .iter()
+        .filter_map(|name| request.get(name)?.to_str().ok())
+        .find_map(compatible_with)
 }
 
 /// The `compatible-with` version of an `application/vnd.elasticsearch+…` media type.

@@ -225,7 +225,10 @@ impl IngestRequest {
             .ingest_rejected_lines
             .get_or_create(&label)
             .inc_by(failed);
-        let rows: u64 = batches.iter().map(|(_, records)| records.len() as u64).sum();
+        let rows: u64 = batches
+            .iter()
+            .map(|(_, records)| records.len() as u64)
+            .sum();
         if rows == 0 {
             let _ = self.gate.admit_ingest(failed, self.bytes);
             return Ok(Vec::new());
@@ -311,7 +314,10 @@ pub(super) fn engine_error(e: EngineError) -> ApiError {
     }
 }
 
-pub(super) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ApiError> {
+pub(super) fn header_str(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+) -> Result<Option<&str>, ApiError> {
     headers
         .get(&name)
         .map(|v| {

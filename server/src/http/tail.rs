@@ -76,7 +76,13 @@ impl Default for TailHub {
 impl TailHub {
     /// Hands acknowledged rows to the subscribers; costs a map lookup when someone listens and
     /// nothing when no one does.
-    pub fn publish(&self, tenant: &str, stream: String, records: Vec<LogRecord>, receipt: &IngestReceipt) {
+    pub fn publish(
+        &self,
+        tenant: &str,
+        stream: String,
+        records: Vec<LogRecord>,
+        receipt: &IngestReceipt,
+    ) {
         if self.sender.receiver_count() == 0 || records.is_empty() {
             return;
         }

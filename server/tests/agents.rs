@@ -1,0 +1,395 @@
+//! The agent protocols end to end, each proved with a client nobody here wrote: the official
+//! Elasticsearch Python client, the OpenTelemetry Python SDK, a Loki protobuf+snappy push,
+//! util-linux `logger`; and live tail over a real WebSocket.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// Runs `scripts/agents/<script> URL KEY COUNT` with the test interpreter; its stdout is a
+/// JSON summary of what it sent.
+fn run_agent(script: &str, url: &str, key: &str, count: usize) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts/agents")
+        .join(script);
+    let python = std::env::var("SILT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg(&path)
+        .args([url, key, &count.to_string()])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{python} {} failed (scripts/test installs its packages):\n{}\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{script} printed no JSON summary ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// `SELECT key, count(*) … GROUP BY key` as a map.
+fn counts(server: &Server, key: &str, sql: &str) -> BTreeMap<String, u64> {
+    server
+        .sql(Some(key), sql)
+        .into_iter()
+        .map(|row| {
+            (
+                row[0].as_str().unwrap_or("<null>").to_owned(),
+                row[1].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn json_counts(value: &Value) -> BTreeMap<String, u64> {
+    value
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_official_elasticsearch_client_bulk_loads_and_search_and_sql_see_exactly_what_it_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &[]);
+    let sent = run_agent("es_bulk.py", &server.url, &key, 3000);
+
+    assert!(
+        sent["version"].as_str().unwrap().starts_with(['8', '9']),
+        "{sent}"
+    );
+    assert_eq!(sent["license"], "active");
+    assert_eq!(sent["template_exists"], true);
+    assert_eq!(sent["ok"], 3000, "{sent}");
+    assert_eq!(sent["errors"], 0, "{sent}");
+    // The good document among the broken ones is kept; each broken one has its own error.
+    assert_eq!(sent["broken_errors"], true);
+    assert_eq!(sent["broken_statuses"], json!([201, 400, 400, 400]));
+    assert_eq!(
+        sent["broken_types"],
+        json!([
+            null,
+            "illegal_argument_exception",
+            "document_parsing_exception",
+            "action_request_validation_exception"
+        ])
+    );
+
+    let mut want_levels: BTreeMap<String, u64> = json_counts(&sent["levels"])
+        .into_iter()
+        .map(|(k, v)| (k.to_uppercase(), v))
+        .collect();
+    *want_levels.get_mut("WARN").unwrap() += 1;
+    assert_eq!(
+        counts(
+            &server,
+            &key,
+            "SELECT level, count(*) FROM logs WHERE stream = 'es-app' GROUP BY level"
+        ),
+        want_levels
+    );
+    let mut want_services = json_counts(&sent["services"]);
+    want_services.insert("raw".into(), 1);
+    assert_eq!(
+        counts(
+            &server,
+            &key,
+            "SELECT service, count(*) FROM logs WHERE stream = 'es-app' GROUP BY service"
+        ),
+        want_services
+    );
+    let rows = server.sql(
+        Some(&key),
+        "SELECT CAST(min(timestamp) AS BIGINT), CAST(max(timestamp) AS BIGINT), count(DISTINCT host) \
+         FROM logs WHERE stream = 'es-app' AND service <> 'raw'",
+    );
+    let ms = 1_000_000;
+    assert_eq!(
+        rows[0][0].as_i64().unwrap(),
+        sent["min_ms"].as_i64().unwrap() * ms
+    );
+    assert_eq!(
+        rows[0][1].as_i64().unwrap(),
+        sent["max_ms"].as_i64().unwrap() * ms
+    );
+    assert_eq!(rows[0][2], 5);
+
+    // One document, every ECS field in its column, the rest as attributes.
+    let hit = &server.search(Some(&key), "\"order 1234 handled\"")["hits"][0];
+    assert_eq!(hit["service"], "payments", "{hit}");
+    assert_eq!(hit["level"], "ERROR");
+    assert_eq!(hit["host"], "node-4");
+    assert_eq!(hit["trace_id"], format!("{:032x}", 1234));
+    assert_eq!(hit["stream"], "es-app");
+    assert_eq!(
+        total(&server.search(
+            Some(&key),
+            "stream:es-app attributes.http.response.status_code:300"
+        )),
+        1000
+    );
+    assert_eq!(total(&server.search(Some(&key), "\"never stored\"")), 0);
+}
+
+#[test]
+fn elasticsearch_handshake_calls_answer_like_elasticsearch() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme", "ingest");
+    let server = Server::start(dir.path(), &[]);
+    let auth = format!("ApiKey {key}");
+
+    for (method, path) in [
+        ("GET", "/"),
+        ("HEAD", "/"),
+        ("GET", "/_license"),
+        ("HEAD", "/_index_template/logs"),
+        ("PUT", "/_index_template/logs"),
+        ("GET", "/_index_template/logs"),
+        ("PUT", "/_ilm/policy/logs"),
+        ("GET", "/_ilm/policy/logs"),
+        ("PUT", "/_data_stream/logs-app-default"),
+        ("PUT", "/_ingest/pipeline/p1"),
+        ("PUT", "/_template/old"),
+    ] {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\
+             Accept: application/vnd.elasticsearch+json; compatible-with=8\r\n\
+             Content-Type: application/vnd.elasticsearch+json; compatible-with=8\r\n\
+             Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        let answer = raw_http(&server.url, &request);
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "{method} {path}: {answer}"
+        );
+        let lower = answer.to_ascii_lowercase();
+        assert!(
+            lower.contains("x-elastic-product: elasticsearch"),
+            "{method} {path}: {answer}"
+        );
+        if method != "HEAD" {
+            assert!(
+                lower.contains(
+                    "content-type: application/vnd.elasticsearch+json; compatible-with=8"
+                ),
+                "{method} {path}: {answer}"
+            );
+        }
+    }
+    // Without a key: the ES-shaped refusal, still with the product header.
+    let answer = raw_http(
+        &server.url,
+        "GET /_license HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-elastic-product: elasticsearch")
+    );
+
+    // Basic auth with the key as the password, and a gzip body, as Filebeat sends.
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("filebeat:{key}"))
+    );
+    let body = b"{\"create\":{}}\n{\"@timestamp\":\"2026-11-22T10:00:00Z\",\"message\":\"from filebeat\",\"log\":{\"level\":\"info\"}}\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, body).unwrap();
+    let (status, _, answer) = server.post_raw(
+        "/logs-filebeat-default/_bulk",
+        &[
+            ("Authorization", &basic),
+            ("Content-Type", "application/x-ndjson"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &gz.finish().unwrap(),
+    );
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["errors"], false);
+    assert_eq!(answer["items"][0]["create"]["status"], 201);
+    assert_eq!(
+        answer["items"][0]["create"]["_index"],
+        "logs-filebeat-default"
+    );
+}
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+fn subscribe(server: &Server, key: &str, query: &str) -> Socket {
+    use tungstenite::client::IntoClientRequest;
+    let q = serde_urlencoded::to_string([("q", query)]).unwrap();
+    let url = format!(
+        "{}/v1/logs/tail?{q}",
+        server.url.replacen("http://", "ws://", 1)
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {key}").parse().unwrap());
+    let (socket, response) = tungstenite::connect(request).expect("tail connects");
+    assert_eq!(response.status().as_u16(), 101);
+    socket
+}
+
+/// The next JSON message, or `None` after `wait` without one.
+fn next_message(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    if let MaybeTlsStream::Plain(tcp) = socket.get_ref() {
+        tcp.set_read_timeout(Some(wait)).unwrap();
+    }
+    loop {
+        match socket.read() {
+            Ok(Message::Text(text)) => return Some(serde_json::from_str(text.as_str()).unwrap()),
+            Ok(_) => continue,
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None;
+            }
+            Err(e) => panic!("tail socket failed: {e}"),
+        }
+    }
+}
+
+fn ingest_ndjson(server: &Server, key: &str, stream: &str, lines: &[Value]) {
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let auth = format!("Bearer {key}");
+    let (status, _, answer) = server.post_raw(
+        &format!("/v1/logs/ingest?stream={stream}"),
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/x-ndjson"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&answer));
+}
+
+#[test]
+fn live_tail_sends_the_matching_rows_acknowledged_after_subscribing_and_only_those() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme", "admin");
+    let other_tenant = create_key(dir.path(), "other", "admin");
+    let server = Server::start(dir.path(), &[]);
+    let line = |i: usize, level: &str, service: &str| json!({"level": level, "service": service, "message": format!("payment {i} declined")});
+    ingest_ndjson(&server, &key, "web", &[line(0, "error", "pay")]);
+
+    let mut socket = subscribe(&server, &key, "level:error service:pay declined");
+    // The subscription is live once the upgrade answered; rows from now on are sent.
+    let mut expected = HashSet::new();
+    for round in 0..5 {
+        let mut lines = Vec::new();
+        for i in 0..40 {
+            let n = round * 100 + i + 1;
+            let (level, service) = [
+                ("error", "pay"),
+                ("info", "pay"),
+                ("error", "auth"),
+                ("error", "pay"),
+            ][i % 4];
+            if level == "error" && service == "pay" {
+                expected.insert(format!("payment {n} declined"));
+            }
+            lines.push(line(n, level, service));
+        }
+        ingest_ndjson(&server, &key, "web", &lines);
+        // Another tenant's matching rows never reach this subscriber.
+        ingest_ndjson(&server, &other_tenant, "web", &[line(9999, "error", "pay")]);
+    }
+    // Through _bulk too: every ingest path feeds the tail.
+    let auth = format!("Bearer {key}");
+    let (status, _, _) = server.post_raw(
+        "/bulk-stream/_bulk",
+        &[("Authorization", auth.as_str()), ("Content-Type", "application/x-ndjson")],
+        b"{\"index\":{}}\n{\"level\":\"error\",\"service\":\"pay\",\"message\":\"payment 7777 declined\"}\n",
+    );
+    assert_eq!(status, 200);
+    expected.insert("payment 7777 declined".to_owned());
+
+    let mut received = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.len() < expected.len() && Instant::now() < deadline {
+        if let Some(row) = next_message(&mut socket, Duration::from_secs(5)) {
+            assert_eq!(row["level"], "ERROR", "{row}");
+            assert_eq!(row["service"], "pay", "{row}");
+            assert!(
+                row["timestamp"].is_string() && row["_seq"].is_u64(),
+                "{row}"
+            );
+            let message = row["message"].as_str().unwrap().to_owned();
+            assert!(expected.contains(&message), "unexpected row {row}");
+            assert!(received.insert(message), "row sent twice: {row}");
+        }
+    }
+    assert_eq!(received, expected);
+    // Nothing else is on its way.
+    assert_eq!(next_message(&mut socket, Duration::from_millis(500)), None);
+
+    // A query that does not parse is refused before the upgrade.
+    let (status, body) = server.get("/v1/logs/tail?q=level:(", Some(&key));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+}
+
+#[test]
+fn a_stalled_subscriber_is_told_how_many_rows_it_missed_and_ingest_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &[]);
+    // Subscribes and then reads nothing while a lot is ingested.
+    let mut stalled = subscribe(&server, &key, "stalled");
+    let filler = "x".repeat(200);
+    let batches = 60;
+    let per_batch = 1000;
+    for b in 0..batches {
+        let lines: Vec<Value> = (0..per_batch)
+            .map(|i| json!({"message": format!("stalled row {b}-{i} {filler}")}))
+            .collect();
+        ingest_ndjson(&server, &key, "bulk", &lines);
+    }
+    let sent = (batches * per_batch) as u64;
+    let (mut delivered, mut dropped) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while delivered + dropped < sent && Instant::now() < deadline {
+        match next_message(&mut stalled, Duration::from_secs(10)) {
+            Some(message) => match message.get("dropped") {
+                Some(n) => dropped += n.as_u64().unwrap(),
+                None => delivered += 1,
+            },
+            None => break,
+        }
+    }
+    assert!(
+        dropped > 0,
+        "a stalled subscriber should have lost rows ({delivered} delivered)"
+    );
+    assert_eq!(
+        delivered + dropped,
+        sent,
+        "every row is either delivered or counted as dropped"
+    );
+    // The server is as responsive as before.
+    assert_eq!(total(&server.search(Some(&key), "stalled")), sent);
+}
