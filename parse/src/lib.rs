@@ -8,7 +8,10 @@ mod calendar;
 mod flatten;
 mod level;
 mod lines;
+pub mod loki;
 mod ndjson;
+pub mod otlp;
+pub mod syslog;
 mod text;
 mod timestamp;
 

@@ -29,6 +29,35 @@ pub struct Config {
     /// Per-tenant overrides of `limits`, e.g. `[tenants.acme] ingest_lines_per_second = 50000`.
     pub tenants: BTreeMap<String, toml::Table>,
     pub engine: EngineConfig,
+    /// Syslog listeners (off unless an address is set).
+    pub syslog: SyslogConfig,
+}
+
+/// Syslog over UDP and TCP (RFC 5424 and RFC 3164; TCP with octet counting or newlines).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyslogConfig {
+    /// `host:port` for UDP datagrams, e.g. `0.0.0.0:514`; empty = off.
+    pub udp: String,
+    /// `host:port` for TCP streams; empty = off.
+    pub tcp: String,
+    /// Tenant and stream the messages go to.
+    pub tenant: String,
+    pub stream: String,
+    /// A longer message (datagram or frame) is rejected and counted.
+    pub max_message_bytes: u64,
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        Self {
+            udp: String::new(),
+            tcp: String::new(),
+            tenant: silt_engine::DEFAULT_TENANT.to_string(),
+            stream: "syslog".to_string(),
+            max_message_bytes: 64 << 10,
+        }
+    }
 }
 
 /// Request and tenant limits.
@@ -76,6 +105,7 @@ impl Default for Config {
             limits: Limits::default(),
             tenants: BTreeMap::new(),
             engine: EngineConfig::default(),
+            syslog: SyslogConfig::default(),
         }
     }
 }
@@ -159,6 +189,13 @@ impl Config {
             && self.engine.flush_age_seconds <= 86_400.0 * 365.0)
         {
             bail!("engine.flush_age_seconds must be above 0 and at most a year");
+        }
+        silt_storage::layout::validate_name("tenant", &self.syslog.tenant)
+            .context("syslog.tenant")?;
+        silt_storage::layout::validate_name("stream", &self.syslog.stream)
+            .context("syslog.stream")?;
+        if !(1..=16 << 20).contains(&self.syslog.max_message_bytes) {
+            bail!("syslog.max_message_bytes must be 1 to 16777216");
         }
         for name in self.tenants.keys() {
             self.tenant_limits(name)

@@ -6,6 +6,7 @@ mod config;
 mod http;
 mod keys;
 mod render;
+mod syslog;
 mod timespec;
 
 use clap::Parser;

@@ -393,3 +393,345 @@ fn a_stalled_subscriber_is_told_how_many_rows_it_missed_and_ingest_goes_on() {
     // The server is as responsive as before.
     assert_eq!(total(&server.search(Some(&key), "stalled")), sent);
 }
+
+#[test]
+fn the_opentelemetry_sdk_exports_over_otlp_http_and_search_sees_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &[]);
+    let sent = run_agent("otel_logs.py", &server.url, &key, 400);
+    assert_eq!(sent["flushed"], true, "{sent}");
+
+    assert_eq!(
+        counts(
+            &server,
+            &key,
+            "SELECT level, count(*) FROM logs WHERE service = 'otel-shop' AND host = 'otel-host-1' GROUP BY level"
+        ),
+        json_counts(&sent["levels"])
+    );
+    let traced = server.sql(
+        Some(&key),
+        "SELECT count(*) FROM logs WHERE trace_id IS NOT NULL AND span_id IS NOT NULL",
+    );
+    assert_eq!(traced[0][0], sent["traced"]);
+    let trace_id = sent["trace_ids"][0].as_str().unwrap();
+    let hits = server.search(Some(&key), &format!("trace_id:{trace_id}"));
+    assert_eq!(total(&hits), 1, "{hits}");
+    let hit = &hits["hits"][0];
+    assert_eq!(hit["service"], "otel-shop");
+    assert!(hit["span_id"].as_str().unwrap().len() == 16, "{hit}");
+    assert!(
+        hit["message"].as_str().unwrap().starts_with("otel order "),
+        "{hit}"
+    );
+    assert_eq!(
+        hit["attributes"]["resource.deployment.environment"], "test",
+        "{hit}"
+    );
+    assert_eq!(hit["attributes"]["scope.name"], "shop.orders", "{hit}");
+    // Record attributes keep their values; the timestamp is the SDK's, not the arrival time.
+    let seven = server.search(Some(&key), "\"otel order 7 shipped\"");
+    assert_eq!(total(&seven), 1, "{seven}");
+    assert_eq!(
+        seven["hits"][0]["attributes"]["log.order.id"], "7",
+        "{seven}"
+    );
+    assert_ne!(
+        seven["hits"][0]["timestamp"], seven["hits"][0]["observed_timestamp"],
+        "{seven}"
+    );
+}
+
+#[test]
+fn otlp_json_and_bad_requests_get_otlp_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &[]);
+    let auth = format!("Bearer {key}");
+    let request = json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]},
+        "scopeLogs": [{"scope": {"name": "s"}, "logRecords": [
+            {"timeUnixNano": "1763800000000000000", "severityNumber": 17, "body": {"stringValue": "json one"},
+             "traceId": "5B8EFFF798038103D269B633813FC60C", "spanId": "EEE19B7EC3C1B174"},
+            {"timeUnixNano": "1763800000000000001", "severityText": "WARN", "body": {"stringValue": "json bad ids"},
+             "traceId": "abcd"},
+            {"timeUnixNano": 1763800000000000002u64, "body": {"kvlistValue": {"values": [{"key": "k", "value": {"intValue": "5"}}]}}}
+        ]}]
+    }]});
+    let (status, _, answer) = server.post_raw(
+        "/v1/logs",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        &serde_json::to_vec(&request).unwrap(),
+    );
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let partial = &answer["partialSuccess"];
+    assert_eq!(
+        partial["rejectedLogRecords"].to_string().trim_matches('"'),
+        "1",
+        "{answer}"
+    );
+    assert!(
+        partial["errorMessage"].as_str().unwrap().contains("trace"),
+        "{answer}"
+    );
+    let hits = server.search(Some(&key), "service:json-svc");
+    assert_eq!(total(&hits), 2, "{hits}");
+    let one = server.search(Some(&key), "\"json one\"");
+    assert_eq!(
+        one["hits"][0]["trace_id"],
+        "5b8efff798038103d269b633813fc60c"
+    );
+    assert_eq!(one["hits"][0]["level"], "ERROR");
+
+    for (content_type, body, want) in [
+        ("application/x-protobuf", &b"\xff\xff\xff garbage"[..], 400),
+        ("application/json", b"{\"resourceLogs\": [", 400),
+        ("text/plain", b"hello", 415),
+    ] {
+        let (status, _, answer) = server.post_raw(
+            "/v1/logs",
+            &[
+                ("Authorization", auth.as_str()),
+                ("Content-Type", content_type),
+            ],
+            body,
+        );
+        assert_eq!(
+            status,
+            want,
+            "{content_type}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    assert_eq!(total(&server.search(Some(&key), "service:json-svc")), 2);
+}
+
+#[test]
+fn a_loki_protobuf_snappy_push_is_stored_with_its_labels_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme", "admin");
+    let server = Server::start(dir.path(), &[]);
+    let sent = run_agent("loki_push.py", &server.url, &key, 300);
+    assert_eq!(sent["status"], 204, "{sent}");
+
+    let by_stream = counts(
+        &server,
+        &key,
+        "SELECT concat(service, '/', lower(level)), count(*) FROM logs GROUP BY 1",
+    );
+    assert_eq!(by_stream, json_counts(&sent["sent"]));
+    let hits = server.search(Some(&key), "\"loki line 0-0\"");
+    assert_eq!(total(&hits), 1, "{hits}");
+    let hit = &hits["hits"][0];
+    assert_eq!(hit["attributes"]["env"], "prod", "{hit}");
+    assert_eq!(hit["attributes"]["job"], "loki-api", "{hit}");
+    assert_eq!(hit["attributes"]["quote"], "say \"hi\"", "{hit}");
+    assert_eq!(hit["trace_id"], format!("{:02x}{:030x}", 0, 0), "{hit}");
+    let rows = server.sql(
+        Some(&key),
+        "SELECT CAST(min(timestamp) AS BIGINT) FROM logs",
+    );
+    assert_eq!(
+        rows[0][0].as_i64().unwrap(),
+        sent["first_ns"].as_i64().unwrap()
+    );
+
+    // JSON push: one bad entry is named in a 400, the others are stored.
+    let auth = format!("Bearer {key}");
+    let push = json!({"streams": [{"stream": {"app": "json-app", "level": "error"},
+        "values": [["1763800000000000000", "json entry ok"], ["not-a-time", "json entry bad"],
+                   ["1763800000000000001", "json entry meta", {"trace_id": "feed"}]]}]});
+    let (status, _, answer) = server.post_raw(
+        "/loki/api/v1/push",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        &serde_json::to_vec(&push).unwrap(),
+    );
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        String::from_utf8_lossy(&answer).contains("entry 1"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(
+        total(&server.search(Some(&key), "service:json-app level:error")),
+        2
+    );
+    // Broken snappy or protobuf: the whole request is refused, nothing stored.
+    let (status, _, _) = server.post_raw(
+        "/loki/api/v1/push",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/x-protobuf"),
+        ],
+        b"\x10not snappy at all",
+    );
+    assert_eq!(status, 400);
+}
+
+/// The `udp://` and `tcp://` addresses in the server's banner.
+fn syslog_addr(server: &Server, scheme: &str) -> String {
+    server
+        .banner
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(scheme))
+        .unwrap_or_else(|| panic!("no {scheme} in {:?}", server.banner))
+        .to_owned()
+}
+
+fn logger(args: &[&str]) {
+    let out = Command::new("logger")
+        .args(args)
+        .output()
+        .expect("run logger (util-linux)");
+    assert!(
+        out.status.success(),
+        "logger {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn wait_for_hits(server: &Server, key: &str, query: &str, want: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let hits = server.search(Some(key), query);
+        if total(&hits) >= want || Instant::now() > deadline {
+            return hits;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn util_linux_logger_over_udp_and_tcp_reaches_search_with_syslog_fields_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "default", "admin");
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("SILT_SYSLOG__UDP", "127.0.0.1:0"),
+            ("SILT_SYSLOG__TCP", "127.0.0.1:0"),
+            ("SILT_SYSLOG__MAX_MESSAGE_BYTES", "8192"),
+        ],
+    );
+    let udp = syslog_addr(&server, "udp://");
+    let tcp = syslog_addr(&server, "tcp://");
+    let (udp_host, udp_port) = udp.rsplit_once(':').unwrap();
+    let (tcp_host, tcp_port) = tcp.rsplit_once(':').unwrap();
+
+    logger(&[
+        "--server",
+        udp_host,
+        "--port",
+        udp_port,
+        "--udp",
+        "--rfc5424",
+        "-t",
+        "app-a",
+        "-p",
+        "local3.err",
+        "--id=4242",
+        "udp five424 message",
+    ]);
+    logger(&[
+        "--server",
+        udp_host,
+        "--port",
+        udp_port,
+        "--udp",
+        "--rfc3164",
+        "-t",
+        "app-b",
+        "-p",
+        "user.warning",
+        "udp bsd message",
+    ]);
+    logger(&[
+        "--server",
+        tcp_host,
+        "--port",
+        tcp_port,
+        "--tcp",
+        "--rfc5424",
+        "--octet-count",
+        "-t",
+        "app-c",
+        "-p",
+        "daemon.info",
+        "tcp octet message",
+    ]);
+    logger(&[
+        "--server",
+        tcp_host,
+        "--port",
+        tcp_port,
+        "--tcp",
+        "--rfc3164",
+        "-t",
+        "app-d",
+        "-p",
+        "auth.notice",
+        "tcp newline message",
+    ]);
+    let hits = wait_for_hits(&server, &key, "stream:syslog message", 4);
+    assert_eq!(total(&hits), 4, "{hits}");
+    let by_service: BTreeMap<String, Value> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["service"].as_str().unwrap().to_owned(), h.clone()))
+        .collect();
+    let a = &by_service["app-a"];
+    assert_eq!(a["level"], "ERROR", "{a}");
+    assert_eq!(a["message"], "udp five424 message", "{a}");
+    assert!(a["host"].is_string(), "{a}");
+    assert_eq!(a["attributes"]["syslog.facility"], "local3", "{a}");
+    assert_eq!(a["attributes"]["syslog.procid"], "4242", "{a}");
+    assert_eq!(by_service["app-b"]["level"], "WARN");
+    assert_eq!(by_service["app-b"]["message"], "udp bsd message");
+    assert_eq!(by_service["app-c"]["level"], "INFO");
+    assert_eq!(
+        by_service["app-c"]["attributes"]["syslog.facility"],
+        "daemon"
+    );
+    assert_eq!(by_service["app-d"]["message"], "tcp newline message");
+    assert_eq!(
+        by_service["app-d"]["attributes"]["syslog.severity"],
+        "notice"
+    );
+
+    // An oversized datagram and an oversized TCP frame are rejected; what follows is kept.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let huge = format!("<13>Nov 22 10:00:00 h big: {}", "x".repeat(20 << 10));
+    socket.send_to(huge.as_bytes(), &udp).unwrap();
+    socket
+        .send_to(b"<13>Nov 22 10:00:00 h small: after the big datagram", &udp)
+        .unwrap();
+    let mut stream = TcpStream::connect(&tcp).unwrap();
+    let big_frame = format!("<13>Nov 22 10:00:00 h big: {}\n", "y".repeat(30 << 10));
+    std::io::Write::write_all(&mut stream, big_frame.as_bytes()).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"<13>Nov 22 10:00:00 h small: after the big frame\n",
+    )
+    .unwrap();
+    std::io::Write::write_all(&mut stream, b"<999>bad pri\n").unwrap();
+    drop(stream);
+    let after = wait_for_hits(&server, &key, "service:small", 2);
+    assert_eq!(total(&after), 2, "{after}");
+    assert_eq!(total(&server.search(Some(&key), "service:big")), 0);
+    let metrics = String::from_utf8(server.get("/metrics", Some(&key)).1).unwrap();
+    let rejected: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("silt_ingest_rejected_lines_total{tenant=\"default\"}"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(rejected, 3, "{metrics}");
+}

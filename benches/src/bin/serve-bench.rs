@@ -2,12 +2,18 @@
 //! (lines/s, ack latency p50/p99), ingest-to-searchable latency (a fresh token posted, then
 //! searched for until found), and search latency while the ingest load runs.
 //!
-//! `cargo build --release --workspace --bins && target/release/serve-bench [SECONDS] [--clients N] [--batch LINES]`
+//! With `--bulk`, the same documents go through the Elasticsearch `_bulk` endpoint instead of
+//! `/v1/logs/ingest`. With `--tail N`, N WebSocket subscribers follow `/v1/logs/tail?q=probe…`
+//! and the time from each probe's ack to its delivery to every subscriber is measured.
+//!
+//! `cargo build --release --workspace --bins && target/release/serve-bench [SECONDS] [--clients N] [--batch LINES] [--bulk] [--tail N]`
 //! The `silt` binary is `$SILT_BIN` or `target/release/silt`.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -51,6 +57,8 @@ fn main() {
     let seconds: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(20);
     let clients: usize = arg(&args, "--clients").unwrap_or(4);
     let batch: u64 = arg(&args, "--batch").unwrap_or(2000);
+    let bulk = args.iter().any(|a| a == "--bulk");
+    let subscribers: usize = arg(&args, "--tail").unwrap_or(0);
     let silt = std::env::var_os("SILT_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/release/silt"));
@@ -96,21 +104,85 @@ fn main() {
         (0..16)
             .map(|_| {
                 (0..batch)
-                    .map(|_| to_ndjson(&generator.next_record()) + "\n")
+                    .map(|_| {
+                        let doc = to_ndjson(&generator.next_record()) + "\n";
+                        if bulk {
+                            format!("{{\"create\":{{}}}}\n{doc}")
+                        } else {
+                            doc
+                        }
+                    })
                     .collect()
             })
             .collect()
     };
     let body_bytes: u64 = bodies.iter().map(|b| b.len() as u64).sum::<u64>() / bodies.len() as u64;
+    let (endpoint, content_type, accepted) = if bulk {
+        ("/bench/_bulk", "application/x-ndjson", 200)
+    } else {
+        ("/v1/logs/ingest", "application/x-ndjson", 202)
+    };
     println!(
-        "silt serve at {url}: {clients} clients × {batch}-line NDJSON requests (~{} KiB) for {seconds} s",
+        "silt serve at {url}: {clients} clients × {batch}-document requests to {endpoint} (~{} KiB) for {seconds} s, {subscribers} tail subscribers",
         body_bytes / 1024
     );
+
+    // Probe token → when its ingest was acknowledged; subscribers time their delivery from it.
+    let probe_acks: Mutex<HashMap<String, Instant>> = Mutex::new(HashMap::new());
+    let deliveries: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
+    let tail_ready = AtomicU64::new(0);
 
     let stop = AtomicBool::new(false);
     let lines = AtomicU64::new(0);
     let started = Instant::now();
     let (acks, visible, searches) = std::thread::scope(|s| {
+        for _ in 0..subscribers {
+            let (url, stop, probe_acks, deliveries, tail_ready) =
+                (&url, &stop, &probe_acks, &deliveries, &tail_ready);
+            s.spawn(move || {
+                let ws = format!(
+                    "{}/v1/logs/tail?q=probe",
+                    url.replacen("http://", "ws://", 1)
+                );
+                let (mut socket, _) = tungstenite::connect(ws.as_str()).expect("tail connects");
+                if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_ref() {
+                    tcp.set_read_timeout(Some(Duration::from_millis(200)))
+                        .unwrap();
+                }
+                tail_ready.fetch_add(1, Ordering::Relaxed);
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(tungstenite::Message::Text(text)) = socket.read() else {
+                        continue;
+                    };
+                    let received = Instant::now();
+                    let Some(token) = text
+                        .as_str()
+                        .split(['"', ' '])
+                        .find(|w| w.starts_with("probetoken"))
+                    else {
+                        continue;
+                    };
+                    // The ack may reach the prober a moment after the row reached us.
+                    let deadline = received + Duration::from_secs(1);
+                    loop {
+                        if let Some(acked) = probe_acks.lock().unwrap().get(token) {
+                            deliveries
+                                .lock()
+                                .unwrap()
+                                .push(received.saturating_duration_since(*acked));
+                            break;
+                        }
+                        if Instant::now() > deadline {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+            });
+        }
+        while tail_ready.load(Ordering::Relaxed) < subscribers as u64 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let ingesters: Vec<_> = (0..clients)
             .map(|c| {
                 let (url, bodies, stop, lines) = (&url, &bodies, &stop, &lines);
@@ -121,12 +193,12 @@ fn main() {
                     while !stop.load(Ordering::Relaxed) {
                         let t = Instant::now();
                         let r = agent
-                            .post(format!("{url}/v1/logs/ingest"))
-                            .header("Content-Type", "application/x-ndjson")
+                            .post(format!("{url}{endpoint}"))
+                            .header("Content-Type", content_type)
                             .send(bodies[i % bodies.len()].as_bytes())
                             .unwrap();
                         match r.status().as_u16() {
-                            202 => {
+                            status if status == accepted => {
                                 acks.push(t.elapsed());
                                 lines.fetch_add(batch, Ordering::Relaxed);
                             }
@@ -155,6 +227,10 @@ fn main() {
                 if r.status().as_u16() != 202 {
                     continue;
                 }
+                probe_acks
+                    .lock()
+                    .unwrap()
+                    .insert(token.clone(), Instant::now());
                 loop {
                     let mut r = agent
                         .post(format!("{url}/v1/logs/search"))
@@ -221,6 +297,9 @@ fn main() {
     summary("ingest ack latency", acks);
     summary("ingest→searchable", visible);
     summary("search under ingest load", searches);
+    if subscribers > 0 {
+        summary("tail ack→delivery", deliveries.into_inner().unwrap());
+    }
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())

@@ -74,8 +74,16 @@ async fn serve(config: Config, queries: tokio::runtime::Handle) -> anyhow::Resul
         );
     }
     let state = Arc::new(AppState::new(config.clone(), keys, queries));
+    let syslog = crate::syslog::start(&config.syslog, state.clone()).await?;
+    let syslog_note: String = [
+        syslog.udp.map(|a| format!(" syslog udp://{a}")),
+        syslog.tcp.map(|a| format!(" syslog tcp://{a}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     println!(
-        "silt listening on http://{addr} (data dir {})",
+        "silt listening on http://{addr} (data dir {}){syslog_note}",
         config.data_dir().display()
     );
     {

@@ -185,6 +185,13 @@ impl IngestRequest {
         })
     }
 
+    /// Leaves a `Content-Encoding` of `name` to the parser (Loki's snappy protobuf).
+    pub(super) fn ignore_encoding(&mut self, name: &str) {
+        if self.encoding.as_deref().map(str::trim) == Some(name) {
+            self.encoding = None;
+        }
+    }
+
     /// The tenant's body limit.
     pub(super) fn max_body_bytes(&self) -> u64 {
         self.gate.limits.max_body_bytes
@@ -213,7 +220,7 @@ impl IngestRequest {
     /// non-empty stream, in order.
     pub(super) async fn store(
         self,
-        state: &AppState,
+        state: &Arc<AppState>,
         batches: Vec<(String, Vec<LogRecord>)>,
         failed: u64,
     ) -> Result<Vec<IngestReceipt>, ApiError> {
@@ -243,16 +250,13 @@ impl IngestRequest {
             }
             let engine = self.engine.clone();
             let tenant = self.caller.tenant.clone();
-            let (receipt, stream, records) = tokio::task::spawn_blocking(move || {
-                let receipt = engine.ingest(&tenant, &stream, &records);
-                (receipt, stream, records)
+            let shared = state.clone();
+            let receipt = tokio::task::spawn_blocking(move || {
+                shared.append_blocking(&engine, &tenant, stream, records)
             })
             .await
-            .map_err(ApiError::internal)?;
-            let receipt = receipt.map_err(engine_error)?;
-            state
-                .tail
-                .publish(&self.caller.tenant, stream, records, &receipt);
+            .map_err(ApiError::internal)?
+            .map_err(engine_error)?;
             receipts.push(receipt);
         }
         state
@@ -327,7 +331,7 @@ pub(super) fn header_str(
         .transpose()
 }
 
-fn stream_name(uri: &Uri, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(super) fn stream_name(uri: &Uri, headers: &HeaderMap) -> Result<String, ApiError> {
     let params = axum::extract::Query::<IngestParams>::try_from_uri(uri)
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?
         .0;

@@ -6,7 +6,9 @@ mod elastic;
 pub mod error;
 mod ingest;
 pub mod limits;
-mod metrics;
+mod loki;
+pub mod metrics;
+mod otlp;
 mod query;
 pub mod tail;
 
@@ -76,6 +78,20 @@ impl AppState {
         self.metrics.engine.engine.get().cloned()
     }
 
+    /// Stores one stream's records for `tenant` as one fsynced WAL record, then hands them to
+    /// live tail. Blocks until durable: call it off the async runtime.
+    pub fn append_blocking(
+        &self,
+        engine: &Engine,
+        tenant: &str,
+        stream: String,
+        records: Vec<silt_storage::record::LogRecord>,
+    ) -> Result<silt_engine::IngestReceipt, silt_engine::EngineError> {
+        let receipt = engine.ingest(tenant, &stream, &records)?;
+        self.tail.publish(tenant, stream, records, &receipt);
+        Ok(receipt)
+    }
+
     fn authorize(&self, headers: &axum::http::HeaderMap, role: Role) -> Result<Caller, ApiError> {
         self.keys.authorize(headers, role)
     }
@@ -119,6 +135,8 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .routes(routes!(metrics_text))
         .routes(routes!(ingest::ingest))
         .routes(routes!(tail::tail))
+        .routes(routes!(otlp::export_logs))
+        .routes(routes!(loki::push))
         .routes(routes!(query::search_post, query::search_get))
         .routes(routes!(query::aggregate))
         .routes(routes!(query::sql))

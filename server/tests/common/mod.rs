@@ -15,6 +15,8 @@ pub const SILT: &str = env!("CARGO_BIN_EXE_silt");
 pub struct Server {
     pub child: Child,
     pub url: String,
+    /// The line `silt serve` printed first (its addresses).
+    pub banner: String,
 }
 
 impl Server {
@@ -44,7 +46,11 @@ impl Server {
             .find(|w| w.starts_with("http://"))
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_string();
-        let server = Server { child, url };
+        let server = Server {
+            child,
+            url,
+            banner: line.clone(),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if server.get("/health", None).0 == 200 {
