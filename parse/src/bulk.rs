@@ -125,6 +125,54 @@ struct ActionMeta {
     id: Option<String>,
 }
 
+/// An action line's metadata as read: `_index` and `_id` typed, the rest ignored. Only a JSON
+/// object is metadata (a derived struct would also take an array).
+struct RawMeta<'a> {
+    index: Option<std::borrow::Cow<'a, str>>,
+    id: Option<RawId<'a>>,
+}
+
+impl<'de> serde::Deserialize<'de> for RawMeta<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MetaVisitor;
+        impl<'de> serde::de::Visitor<'de> for MetaVisitor {
+            type Value = RawMeta<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of action metadata")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut meta = RawMeta {
+                    index: None,
+                    id: None,
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "_index" => meta.index = map.next_value()?,
+                        "_id" => meta.id = map.next_value()?,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(meta)
+            }
+        }
+        deserializer.deserialize_map(MetaVisitor)
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum RawId<'a> {
+    Text(#[serde(borrow)] std::borrow::Cow<'a, str>),
+    Number(serde_json::Number),
+}
+
 fn parse_action_line(line: &[u8]) -> Result<(BulkAction, ActionMeta), BulkItemError> {
     let malformed = |why: String| {
         BulkItemError::new(
@@ -132,33 +180,20 @@ fn parse_action_line(line: &[u8]) -> Result<(BulkAction, ActionMeta), BulkItemEr
             format!("malformed action/metadata line: {why}"),
         )
     };
-    let value: serde_json::Value =
+    let actions: std::collections::BTreeMap<std::borrow::Cow<'_, str>, RawMeta<'_>> =
         serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
-    let serde_json::Value::Object(object) = value else {
-        return Err(malformed("expected a JSON object".to_owned()));
-    };
-    let mut entries = object.into_iter();
+    let mut entries = actions.into_iter();
     let (Some((name, meta)), None) = (entries.next(), entries.next()) else {
         return Err(malformed(
             "expected exactly one action: index, create, update or delete".to_owned(),
         ));
     };
-    let serde_json::Value::Object(meta) = meta else {
-        return Err(malformed(format!(
-            "the metadata of '{name}' is not an object"
-        )));
-    };
-    let text = |key: &str| -> Result<Option<String>, BulkItemError> {
-        match meta.get(key) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-            Some(serde_json::Value::Number(n)) if key == "_id" => Ok(Some(n.to_string())),
-            Some(_) => Err(malformed(format!("{key} must be a string"))),
-        }
-    };
     let meta_fields = ActionMeta {
-        index: text("_index")?,
-        id: text("_id")?,
+        index: meta.index.map(std::borrow::Cow::into_owned),
+        id: meta.id.map(|id| match id {
+            RawId::Text(text) => text.into_owned(),
+            RawId::Number(n) => n.to_string(),
+        }),
     };
     Ok((BulkAction::from_name(&name), meta_fields))
 }

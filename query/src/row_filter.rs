@@ -1,6 +1,10 @@
 //! A search-language query compiled once and applied to batches as they arrive: what live tail
 //! uses to pick the rows of each acknowledged ingest that a subscriber asked for.
+//!
+//! Like a segment's term index, a batch's [`BatchTerms`] (built once, shared by every filter)
+//! lets a filter whose index condition the batch cannot meet skip it without evaluating a row.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
@@ -8,8 +12,13 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
 
+use silt_storage::index::{MESSAGE_FIELD, Term};
+use silt_storage::schema::{KEYWORD_COLUMNS, MESSAGE};
+use silt_storage::tokenizer;
+
 use crate::QueryError;
 use crate::hits::PLANNER;
+use crate::pruning::IndexPredicate;
 use crate::search;
 use crate::snapshot::{MemBatch, table_schema};
 
@@ -18,6 +27,67 @@ use crate::snapshot::{MemBatch, table_schema};
 #[derive(Debug, Clone)]
 pub struct RowFilter {
     predicate: Arc<dyn PhysicalExpr>,
+    /// What the terms of a batch must contain for any of its rows to match.
+    index: IndexPredicate,
+}
+
+/// The distinct index terms of a batch in the log schema: message tokens and keyword column
+/// values, spelt as in a segment's term index.
+#[derive(Debug, Default)]
+pub struct BatchTerms {
+    terms: HashSet<Vec<u8>, rustc_hash::FxBuildHasher>,
+}
+
+impl BatchTerms {
+    pub fn new(batch: &RecordBatch) -> Self {
+        let mut terms: HashSet<Vec<u8>, rustc_hash::FxBuildHasher> = HashSet::default();
+        let mut term = Vec::with_capacity(128);
+        let mut token_buf = Vec::new();
+        if let Some(messages) = batch
+            .column_by_name(MESSAGE)
+            .and_then(|c| c.as_string_opt::<i32>())
+        {
+            for message in messages.iter().flatten() {
+                tokenizer::for_each_token(message, &mut token_buf, |token| {
+                    term.clear();
+                    term.extend_from_slice(MESSAGE_FIELD.as_bytes());
+                    term.push(silt_storage::index::FIELD_SEPARATOR);
+                    term.extend_from_slice(token);
+                    if !terms.contains(&term) {
+                        terms.insert(term.clone());
+                    }
+                });
+            }
+        }
+        for field in KEYWORD_COLUMNS {
+            let Some(values) = batch
+                .column_by_name(field)
+                .and_then(|c| c.as_string_opt::<i32>())
+            else {
+                continue;
+            };
+            for value in values.iter().flatten() {
+                terms.insert(Term::keyword(field, value).as_bytes().to_vec());
+            }
+        }
+        Self { terms }
+    }
+
+    /// Whether some row of the batch may meet `index`; terms of fields not collected here
+    /// (attributes) and prefixes and globs always may.
+    fn may_meet(&self, index: &IndexPredicate) -> bool {
+        match index {
+            IndexPredicate::All | IndexPredicate::Prefix(_) | IndexPredicate::Glob { .. } => true,
+            IndexPredicate::Term(term) => match term.field() {
+                Some(field) if field == MESSAGE_FIELD || KEYWORD_COLUMNS.contains(&field) => {
+                    self.terms.contains(term.as_bytes())
+                }
+                _ => true,
+            },
+            IndexPredicate::And(parts) => parts.iter().all(|p| self.may_meet(p)),
+            IndexPredicate::Or(parts) => parts.iter().any(|p| self.may_meet(p)),
+        }
+    }
 }
 
 impl RowFilter {
@@ -26,8 +96,19 @@ impl RowFilter {
         let expr = search::compile(query)?;
         let schema = DFSchema::try_from(table_schema().as_ref().clone())?;
         Ok(Self {
+            index: IndexPredicate::from_expr(&expr),
             predicate: PLANNER.create_physical_expr(expr, &schema)?,
         })
+    }
+
+    /// Whether rows of a batch with these terms may match; false means none does.
+    pub fn may_match(&self, terms: &BatchTerms) -> bool {
+        terms.may_meet(&self.index)
+    }
+
+    /// Whether the filter needs [`BatchTerms`] at all (it does not when every batch may match).
+    pub fn uses_terms(&self) -> bool {
+        !self.index.is_all()
     }
 
     /// The rows of `batch` (a stream's rows in the log schema) that match, with the `stream`
@@ -109,10 +190,30 @@ mod tests {
                 vec!["disk full on /var", "request served", "disk almost full"],
             ),
         ];
+        let terms = BatchTerms::new(&batch.batch);
         for (query, want) in cases {
             let filter = RowFilter::new(query).unwrap();
             assert_eq!(messages(&filter, &batch), want, "query {query:?}");
+            // The terms never rule out a batch that has a match.
+            assert!(
+                filter.may_match(&terms) || want.is_empty(),
+                "query {query:?}"
+            );
         }
+        for query in [
+            "nosuchword",
+            "service:nosuch",
+            "level:fatal",
+            "disk service:nosuch",
+        ] {
+            let filter = RowFilter::new(query).unwrap();
+            assert!(
+                !filter.may_match(&terms),
+                "query {query:?} should skip the batch"
+            );
+            assert_eq!(messages(&filter, &batch), Vec::<String>::new());
+        }
+        assert!(!RowFilter::new("").unwrap().uses_terms());
         assert!(RowFilter::new("level:(").is_err());
     }
 }

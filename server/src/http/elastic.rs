@@ -15,7 +15,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 use silt_engine::parse::ParseOptions;
 use silt_engine::parse::bulk::{BulkItem, parse_bulk};
 use silt_storage::record::LogRecord;
@@ -271,48 +272,116 @@ async fn bulk_request(
     let receipts = request.store(&state, batches, failed).await?;
     // `store` skips empty streams; here every stream has at least one record, so receipts
     // line up with the groups.
-    let items: Vec<Value> = outcomes
+    let items: Vec<ResponseItem> = outcomes
         .into_iter()
         .zip(heads)
         .map(|(outcome, (action, index, id))| {
             let detail = match outcome {
                 Ok((group, position)) => {
                     let seq = receipts[group].first_seq + position as u64;
-                    json!({
-                        "_index": index,
-                        "_id": id.unwrap_or_else(|| seq.to_string()),
-                        "_version": 1,
-                        "result": "created",
-                        "_shards": {"total": 1, "successful": 1, "failed": 0},
-                        "_seq_no": seq,
-                        "_primary_term": 1,
-                        "status": 201
-                    })
+                    ItemDetail {
+                        index,
+                        id: Some(id.unwrap_or_else(|| seq.to_string())),
+                        version: Some(1),
+                        result: Some("created"),
+                        shards: Some(Shards {
+                            total: 1,
+                            successful: 1,
+                            failed: 0,
+                        }),
+                        seq_no: Some(seq),
+                        primary_term: Some(1),
+                        status: 201,
+                        error: None,
+                    }
                 }
-                Err((status, kind, reason)) => json!({
-                    "_index": index,
-                    "_id": id,
-                    "status": status,
-                    "error": {"type": kind, "reason": reason}
-                }),
+                Err((status, kind, reason)) => ItemDetail {
+                    index,
+                    id,
+                    version: None,
+                    result: None,
+                    shards: None,
+                    seq_no: None,
+                    primary_term: None,
+                    status,
+                    error: Some(ItemError { kind, reason }),
+                },
             };
-            json!({ action: detail })
+            ResponseItem { action, detail }
         })
         .collect();
     Ok(es_json(
         &headers,
         StatusCode::OK,
-        &json!({
-            "took": started.elapsed().as_millis() as u64,
-            "errors": failed > 0,
-            "items": items
-        }),
+        &BulkResponse {
+            took: started.elapsed().as_millis() as u64,
+            errors: failed > 0,
+            items,
+        },
     ))
+}
+
+/// The answer of `_bulk`, in Elasticsearch's shape.
+#[derive(Serialize)]
+struct BulkResponse {
+    took: u64,
+    errors: bool,
+    items: Vec<ResponseItem>,
+}
+
+/// `{"<action>": {…}}`.
+struct ResponseItem {
+    action: String,
+    detail: ItemDetail,
+}
+
+impl Serialize for ResponseItem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(&self.action, &self.detail)?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct ItemDetail {
+    #[serde(rename = "_index")]
+    index: Option<String>,
+    #[serde(rename = "_id")]
+    id: Option<String>,
+    #[serde(rename = "_version", skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'static str>,
+    #[serde(rename = "_shards", skip_serializing_if = "Option::is_none")]
+    shards: Option<Shards>,
+    #[serde(rename = "_seq_no", skip_serializing_if = "Option::is_none")]
+    seq_no: Option<u64>,
+    #[serde(rename = "_primary_term", skip_serializing_if = "Option::is_none")]
+    primary_term: Option<u32>,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ItemError>,
+}
+
+#[derive(Serialize)]
+struct Shards {
+    total: u32,
+    successful: u32,
+    failed: u32,
+}
+
+#[derive(Serialize)]
+struct ItemError {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    reason: String,
 }
 
 /// A JSON response in the media type the client asked for: the versioned
 /// `application/vnd.elasticsearch+json; compatible-with=N` when it sent one, else plain JSON.
-fn es_json(request: &HeaderMap, status: StatusCode, body: &Value) -> Response {
+fn es_json(request: &HeaderMap, status: StatusCode, body: &impl Serialize) -> Response {
     let content_type = match asked_compatibility(request) {
         Some(version) => format!("application/vnd.elasticsearch+json; compatible-with={version}"),
         None => "application/json".to_owned(),

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use silt_engine::parse::ParseOptions;
-use silt_engine::parse::loki::{parse_loki_json, parse_loki_protobuf};
+use silt_engine::parse::loki::{LokiError, parse_loki_json, parse_loki_protobuf};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
@@ -71,8 +71,7 @@ pub async fn push(
             } else {
                 parse_loki_json(body, &opts)
             };
-            parsed
-                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_push", e.to_string()))
+            parsed.map_err(request_error)
         })
         .await?;
     let failed = parsed.failed;
@@ -92,5 +91,18 @@ pub async fn push(
             ),
         )),
         _ => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// A push that cannot be stored at all: 413 when it decompresses or expands past the limits,
+/// 400 when it does not decode.
+fn request_error(e: LokiError) -> ApiError {
+    match e {
+        LokiError::TooLarge { .. } | LokiError::ExpandsTooMuch { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            e.to_string(),
+        ),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_push", e.to_string()),
     }
 }

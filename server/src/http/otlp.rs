@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use silt_engine::parse::ParseOptions;
 use silt_engine::parse::otlp::{
-    encode_response_protobuf, parse_otlp_json, parse_otlp_protobuf, response_json,
+    OtlpError, encode_response_protobuf, parse_otlp_json, parse_otlp_protobuf, response_json,
 };
 
 use super::AppState;
@@ -70,8 +70,7 @@ pub async fn export_logs(
             } else {
                 parse_otlp_json(body, &opts)
             };
-            parsed
-                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_otlp", e.to_string()))
+            parsed.map_err(request_error)
         })
         .await?;
     let failed = parsed.failed;
@@ -96,4 +95,17 @@ pub async fn export_logs(
     } else {
         axum::Json(response_json(failed, &message)).into_response()
     })
+}
+
+/// A request that cannot be stored at all: 413 when it would expand past the limits (shared
+/// attributes copied into every record), 400 when it does not decode.
+fn request_error(e: OtlpError) -> ApiError {
+    match e {
+        OtlpError::ExpandsTooMuch { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            e.to_string(),
+        ),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_otlp", e.to_string()),
+    }
 }

@@ -16,7 +16,7 @@ use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use silt_engine::IngestReceipt;
-use silt_query::{MemBatch, RowFilter};
+use silt_query::{BatchTerms, MemBatch, RowFilter};
 use silt_storage::record::LogRecord;
 use silt_storage::schema::batch_from_records;
 use tokio::sync::{broadcast, mpsc};
@@ -44,6 +44,7 @@ pub struct TailBatch {
     /// many of its tenant's rows it missed.
     rows_before: u64,
     batch: OnceLock<MemBatch>,
+    terms: OnceLock<BatchTerms>,
 }
 
 impl TailBatch {
@@ -53,6 +54,13 @@ impl TailBatch {
             stream: self.stream.clone(),
             batch: batch_from_records(&self.records, self.first_seq, self.observed_ns),
         })
+    }
+
+    /// The batch's index terms, collected by the first subscriber that needs them: most
+    /// subscribers' filters rule most batches out on these alone.
+    fn terms(&self) -> &BatchTerms {
+        self.terms
+            .get_or_init(|| BatchTerms::new(&self.rows().batch))
     }
 }
 
@@ -98,6 +106,7 @@ impl TailHub {
             observed_ns: receipt.observed_ns,
             rows_before,
             batch: OnceLock::new(),
+            terms: OnceLock::new(),
         }));
     }
 
@@ -189,6 +198,9 @@ async fn subscriber(
                         outbox.dropped += batch.rows_before - expected;
                     }
                     expected_rows_before = Some(batch.rows_before + batch.records.len() as u64);
+                    if filter.uses_terms() && !filter.may_match(batch.terms()) {
+                        continue;
+                    }
                     match filter.matching(batch.rows()) {
                         Ok(Some(rows)) => {
                             for row in 0..rows.num_rows() {
