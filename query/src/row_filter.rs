@@ -39,6 +39,37 @@ pub struct BatchTerms {
 }
 
 impl BatchTerms {
+    /// The terms of records not yet in Arrow form (what live tail receives from ingest).
+    pub fn from_records(records: &[silt_storage::record::LogRecord]) -> Self {
+        let mut terms: HashSet<Vec<u8>, rustc_hash::FxBuildHasher> = HashSet::default();
+        let mut term = Vec::with_capacity(128);
+        let mut token_buf = Vec::new();
+        for record in records {
+            tokenizer::for_each_token(&record.message, &mut token_buf, |token| {
+                term.clear();
+                term.extend_from_slice(MESSAGE_FIELD.as_bytes());
+                term.push(silt_storage::index::FIELD_SEPARATOR);
+                term.extend_from_slice(token);
+                if !terms.contains(&term) {
+                    terms.insert(term.clone());
+                }
+            });
+            let keywords = [
+                &record.level,
+                &record.service,
+                &record.host,
+                &record.trace_id,
+                &record.span_id,
+            ];
+            for (field, value) in KEYWORD_COLUMNS.iter().zip(keywords) {
+                if let Some(value) = value {
+                    terms.insert(Term::keyword(field, value).as_bytes().to_vec());
+                }
+            }
+        }
+        Self { terms }
+    }
+
     pub fn new(batch: &RecordBatch) -> Self {
         let mut terms: HashSet<Vec<u8>, rustc_hash::FxBuildHasher> = HashSet::default();
         let mut term = Vec::with_capacity(128);
@@ -163,17 +194,14 @@ mod tests {
 
     #[test]
     fn filters_rows_with_the_search_language() {
+        let records = [
+            record("ERROR", "api", "disk full on /var"),
+            record("INFO", "api", "request served"),
+            record("WARN", "db", "disk almost full"),
+        ];
         let batch = MemBatch {
             stream: Arc::from("web"),
-            batch: batch_from_records(
-                &[
-                    record("ERROR", "api", "disk full on /var"),
-                    record("INFO", "api", "request served"),
-                    record("WARN", "db", "disk almost full"),
-                ],
-                10,
-                1_700_000_000_000_000_000,
-            ),
+            batch: batch_from_records(&records, 10, 1_700_000_000_000_000_000),
         };
         let cases = [
             ("disk", vec!["disk full on /var", "disk almost full"]),
@@ -191,6 +219,8 @@ mod tests {
             ),
         ];
         let terms = BatchTerms::new(&batch.batch);
+        let from_records = BatchTerms::from_records(&records);
+        assert_eq!(terms.terms, from_records.terms);
         for (query, want) in cases {
             let filter = RowFilter::new(query).unwrap();
             assert_eq!(messages(&filter, &batch), want, "query {query:?}");

@@ -735,3 +735,56 @@ fn util_linux_logger_over_udp_and_tcp_reaches_search_with_syslog_fields_mapped()
         .sum();
     assert_eq!(rejected, 3, "{metrics}");
 }
+
+#[test]
+fn silt_tail_prints_matching_rows_as_they_are_acknowledged() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    // No --server: it follows the server of the data directory (server.addr).
+    let mut tail = Command::new(SILT)
+        .args([
+            "tail",
+            "--format",
+            "ndjson",
+            "level:error checkout",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("SILT_SERVER")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(tail.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("following http://"), "{line}");
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = tail.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let (status, _, _) = server.post_raw(
+        "/v1/logs/ingest",
+        &[("Content-Type", "application/x-ndjson")],
+        b"{\"level\":\"info\",\"message\":\"checkout ok\"}\n{\"level\":\"error\",\"message\":\"checkout failed: card declined\"}\n",
+    );
+    assert_eq!(status, 202);
+    let printed = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("silt tail printed a row");
+    let row: Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(row["message"], "checkout failed: card declined", "{row}");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "only the matching row"
+    );
+    let _ = tail.kill();
+    let _ = tail.wait();
+}

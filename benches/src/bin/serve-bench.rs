@@ -6,7 +6,7 @@
 //! `/v1/logs/ingest`. With `--tail N`, N WebSocket subscribers follow `/v1/logs/tail?q=probe…`
 //! and the time from each probe's ack to its delivery to every subscriber is measured.
 //!
-//! `cargo build --release --workspace --bins && target/release/serve-bench [SECONDS] [--clients N] [--batch LINES] [--bulk] [--tail N]`
+//! `cargo build --release --workspace --bins && target/release/serve-bench [SECONDS] [--clients N] [--batch LINES] [--bulk] [--tail N] [--rate LINES_PER_S]`
 //! The `silt` binary is `$SILT_BIN` or `target/release/silt`.
 
 use std::collections::HashMap;
@@ -59,6 +59,8 @@ fn main() {
     let batch: u64 = arg(&args, "--batch").unwrap_or(2000);
     let bulk = args.iter().any(|a| a == "--bulk");
     let subscribers: usize = arg(&args, "--tail").unwrap_or(0);
+    // Lines/s all clients together hold to (0: as fast as the server takes them).
+    let rate: u64 = arg(&args, "--rate").unwrap_or(0);
     let silt = std::env::var_os("SILT_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/release/silt"));
@@ -190,7 +192,15 @@ fn main() {
                     let agent = agent();
                     let mut acks = Vec::new();
                     let mut i = c;
+                    let pace = (rate > 0).then(|| {
+                        Duration::from_secs_f64(batch as f64 * clients as f64 / rate as f64)
+                    });
+                    let mut next = Instant::now();
                     while !stop.load(Ordering::Relaxed) {
+                        if let Some(pace) = pace {
+                            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                            next += pace;
+                        }
                         let t = Instant::now();
                         let r = agent
                             .post(format!("{url}{endpoint}"))

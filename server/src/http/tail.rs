@@ -60,7 +60,7 @@ impl TailBatch {
     /// subscribers' filters rule most batches out on these alone.
     fn terms(&self) -> &BatchTerms {
         self.terms
-            .get_or_init(|| BatchTerms::new(&self.rows().batch))
+            .get_or_init(|| BatchTerms::from_records(&self.records))
     }
 }
 
