@@ -235,8 +235,7 @@ async fn bulk_request(
         .await?;
 
     // Records grouped by stream (first-seen order), each remembering its item.
-    let mut outcomes: Vec<Result<(usize, usize), (u16, &'static str, String)>> =
-        Vec::with_capacity(items.len());
+    let mut outcomes: Vec<Result<StoredAt, ItemFailure>> = Vec::with_capacity(items.len());
     let mut batches: Vec<(String, Vec<LogRecord>)> = Vec::new();
     let mut failed = 0u64;
     let mut heads: Vec<(String, Option<String>, Option<String>)> = Vec::with_capacity(items.len());
@@ -320,6 +319,11 @@ async fn bulk_request(
         },
     ))
 }
+
+/// Where an item's record went: (stream group, position in the group).
+type StoredAt = (usize, usize);
+/// Why an item was not stored: status, Elasticsearch exception type, reason.
+type ItemFailure = (u16, &'static str, String);
 
 /// The answer of `_bulk`, in Elasticsearch's shape.
 #[derive(Serialize)]
