@@ -392,6 +392,18 @@ fn a_stalled_subscriber_is_told_how_many_rows_it_missed_and_ingest_goes_on() {
     );
     // The server is as responsive as before.
     assert_eq!(total(&server.search(Some(&key), "stalled")), sent);
+    // And its metrics tell the same story.
+    let metrics = String::from_utf8(server.get("/metrics", None).1).unwrap();
+    let metric = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    assert_eq!(metric("silt_tail_rows_sent_total"), delivered);
+    assert_eq!(metric("silt_tail_rows_dropped_total"), dropped);
+    assert_eq!(metric("silt_tail_subscribers"), 1);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use silt_engine::Engine;
@@ -42,6 +42,10 @@ pub struct Metrics {
     pub ingest_ack_seconds: Histogram,
     pub query_seconds: Family<EndpointLabel, Histogram>,
     pub limited: Family<LimitLabel, Counter>,
+    pub tail_subscribers: Gauge,
+    pub tail_rows_sent: Counter,
+    pub tail_rows_dropped: Counter,
+    pub tail_delivery_seconds: Histogram,
     pub engine: Arc<EngineCollector>,
 }
 
@@ -86,6 +90,30 @@ impl Metrics {
             "Requests refused by a tenant limit (429) or the memory budget (503)",
             limited.clone(),
         );
+        let tail_subscribers = Gauge::default();
+        registry.register(
+            "tail_subscribers",
+            "Live tail WebSocket subscribers connected",
+            tail_subscribers.clone(),
+        );
+        let tail_rows_sent = Counter::default();
+        registry.register(
+            "tail_rows_sent",
+            "Rows queued to live tail subscribers",
+            tail_rows_sent.clone(),
+        );
+        let tail_rows_dropped = Counter::default();
+        registry.register(
+            "tail_rows_dropped",
+            "Rows live tail subscribers missed because they fell behind (reported to them as dropped)",
+            tail_rows_dropped.clone(),
+        );
+        let tail_delivery_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "tail_delivery_seconds",
+            "Time from an ingest's acknowledgement to its matching rows being queued to a subscriber's socket",
+            tail_delivery_seconds.clone(),
+        );
         let engine = Arc::new(EngineCollector::default());
         registry.register_collector(Box::new(engine.clone()));
         Self {
@@ -96,6 +124,10 @@ impl Metrics {
             ingest_ack_seconds,
             query_seconds,
             limited,
+            tail_subscribers,
+            tail_rows_sent,
+            tail_rows_dropped,
+            tail_delivery_seconds,
             engine,
         }
     }

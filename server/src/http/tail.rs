@@ -45,6 +45,8 @@ pub struct TailBatch {
     rows_before: u64,
     batch: OnceLock<MemBatch>,
     terms: OnceLock<BatchTerms>,
+    /// When the rows were acknowledged (and published).
+    acked: std::time::Instant,
 }
 
 impl TailBatch {
@@ -107,6 +109,7 @@ impl TailHub {
             rows_before,
             batch: OnceLock::new(),
             terms: OnceLock::new(),
+            acked: std::time::Instant::now(),
         }));
     }
 
@@ -152,9 +155,17 @@ pub async fn tail(
     let queries = state.queries.clone();
     Ok(upgrade.on_upgrade(move |socket| async move {
         // Filtering runs on the query runtime: many subscribers never compete with acks.
+        state.metrics.tail_subscribers.inc();
         let _ = queries
-            .spawn(subscriber(socket, receiver, caller.tenant, filter))
+            .spawn(subscriber(
+                socket,
+                receiver,
+                caller.tenant,
+                filter,
+                state.clone(),
+            ))
             .await;
+        state.metrics.tail_subscribers.dec();
     }))
 }
 
@@ -164,6 +175,7 @@ async fn subscriber(
     mut published: broadcast::Receiver<Arc<TailBatch>>,
     tenant: String,
     filter: RowFilter,
+    state: Arc<AppState>,
 ) {
     let (mut sink, mut incoming) = socket.split();
     let (queue, mut queued) = mpsc::channel::<Message>(SOCKET_QUEUE_MESSAGES);
@@ -179,6 +191,7 @@ async fn subscriber(
         queue,
         dropped: 0,
         closed: false,
+        state,
     };
     let mut expected_rows_before: Option<u64> = None;
     // Sends a pending dropped notice even when nothing more is published.
@@ -195,7 +208,7 @@ async fn subscriber(
                     if let Some(expected) = expected_rows_before
                         && batch.rows_before > expected
                     {
-                        outbox.dropped += batch.rows_before - expected;
+                        outbox.drop_rows(batch.rows_before - expected);
                     }
                     expected_rows_before = Some(batch.rows_before + batch.records.len() as u64);
                     if filter.uses_terms() && !filter.may_match(batch.terms()) {
@@ -208,6 +221,11 @@ async fn subscriber(
                                 let text = serde_json::Value::Object(object).to_string();
                                 outbox.push(Message::Text(Utf8Bytes::from(text)));
                             }
+                            outbox
+                                .state
+                                .metrics
+                                .tail_delivery_seconds
+                                .observe(batch.acked.elapsed().as_secs_f64());
                         }
                         Ok(None) => {}
                         Err(e) => {
@@ -238,20 +256,28 @@ struct Outbox {
     queue: mpsc::Sender<Message>,
     dropped: u64,
     closed: bool,
+    state: Arc<AppState>,
 }
 
 impl Outbox {
     fn push(&mut self, message: Message) {
         self.flush_dropped();
         if self.dropped > 0 {
-            self.dropped += 1;
+            self.drop_rows(1);
             return;
         }
         match self.queue.try_send(message) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.dropped += 1,
+            Ok(()) => {
+                self.state.metrics.tail_rows_sent.inc();
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => self.drop_rows(1),
             Err(mpsc::error::TrySendError::Closed(_)) => self.closed = true,
         }
+    }
+
+    fn drop_rows(&mut self, rows: u64) {
+        self.dropped += rows;
+        self.state.metrics.tail_rows_dropped.inc_by(rows);
     }
 
     /// Queues the `{"dropped": n}` notice once there is room for it.
