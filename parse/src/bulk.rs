@@ -77,15 +77,20 @@ pub struct BulkItem {
 /// action or a document that is not a JSON object is an error item, and the rest are kept.
 ///
 /// Pairing follows Elasticsearch: every action but `delete` takes the next line as its
-/// document, so a malformed action line also consumes the line after it. Blank lines are
-/// skipped; the final newline may be missing. `default_index` is the `{index}` of the URL.
+/// document, so a malformed action line also consumes the line after it, and a blank
+/// document line is an error item. Blank lines between items are skipped; the final newline
+/// may be missing. `default_index` is the `{index}` of the URL.
 pub fn parse_bulk(body: &[u8], default_index: Option<&str>, opts: &ParseOptions) -> Vec<BulkItem> {
     let mut lines = body
         .split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        .filter(|line| !line.trim_ascii().is_empty());
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
     let mut items = Vec::new();
     while let Some(action_line) = lines.next() {
+        // Blank lines between items are skipped; a blank document line is not (it would
+        // shift every later pair).
+        if action_line.trim_ascii().is_empty() {
+            continue;
+        }
         let item = match parse_action_line(action_line) {
             Ok((action, meta)) => {
                 let index = meta.index.or_else(|| default_index.map(str::to_owned));
@@ -228,7 +233,7 @@ fn item_outcome(
             "index is missing: give _index in the action or use /{index}/_bulk",
         ));
     }
-    let Some(document) = document else {
+    let Some(document) = document.filter(|d| !d.trim_ascii().is_empty()) else {
         return Err(BulkItemError::new(
             "action_request_validation_exception",
             "the action has no document line",
@@ -315,6 +320,15 @@ not json at all\n{\"message\":\"eaten too\"}\n\
                 ("create", Err("action_request_validation_exception")),
             ]
         );
+    }
+
+    #[test]
+    fn a_blank_document_line_is_an_error_and_does_not_shift_the_pairs() {
+        let body = b"{\"index\":{}}\n\n{\"index\":{}}\n{\"message\":\"m\"}\n";
+        let items = parse_bulk(body, Some("x"), &opts());
+        assert_eq!(items.len(), 2);
+        assert!(items[0].outcome.is_err());
+        assert_eq!(items[1].outcome.as_ref().unwrap().message, "m");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use serde::Serialize;
 use serde_json::json;
+use silt_engine::IngestReceipt;
 use silt_engine::parse::ParseOptions;
 use silt_engine::parse::bulk::{BulkItem, parse_bulk};
 use silt_storage::record::LogRecord;
@@ -224,76 +225,58 @@ async fn bulk_request(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let mut request = IngestRequest::admit(&state, &headers, body).await?;
-    let items = request
+    let grouped = request
         .parse(move |body| {
-            Ok(parse_bulk(
-                body,
-                default_index.as_deref(),
-                &ParseOptions::default(),
-            ))
+            let items = parse_bulk(body, default_index.as_deref(), &ParseOptions::default());
+            Ok(group_by_stream(items))
         })
         .await?;
-
-    // Records grouped by stream (first-seen order), each remembering its item.
-    let mut outcomes: Vec<Result<StoredAt, ItemFailure>> = Vec::with_capacity(items.len());
-    let mut batches: Vec<(String, Vec<LogRecord>)> = Vec::new();
-    let mut failed = 0u64;
-    let mut heads: Vec<(String, Option<String>, Option<String>)> = Vec::with_capacity(items.len());
-    for BulkItem {
-        action,
-        index,
-        id,
-        outcome,
-    } in items
-    {
-        heads.push((action.name().to_owned(), index.clone(), id));
-        let stored = outcome
-            .map_err(|e| (400, e.kind, e.reason))
-            .and_then(|record| {
-                let stream = index.unwrap_or_default();
-                silt_storage::layout::validate_name("index", &stream)
-                    .map_err(|e| (400, "invalid_index_name_exception", e.to_string()))?;
-                let group = match batches.iter().position(|(s, _)| *s == stream) {
-                    Some(group) => group,
-                    None => {
-                        batches.push((stream, Vec::new()));
-                        batches.len() - 1
-                    }
-                };
-                batches[group].1.push(record);
-                Ok((group, batches[group].1.len() - 1))
-            });
-        if stored.is_err() {
-            failed += 1;
-        }
-        outcomes.push(stored);
-    }
-    let receipts = request.store(&state, batches, failed).await?;
-    // `store` skips empty streams; here every stream has at least one record, so receipts
-    // line up with the groups.
+    let Grouped {
+        heads,
+        outcomes,
+        batches,
+        failed,
+    } = grouped;
+    // Every group has at least one record, so the results line up with the groups.
+    let stored = request.store_each(&state, batches, failed).await?;
+    let failed = failed
+        + outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok((group, _)) if stored[*group].is_err()))
+            .count() as u64;
+    let receipts: Vec<Result<&IngestReceipt, ItemFailure>> = stored
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .map_err(|e| (e.status.as_u16(), e.kind, e.reason.clone()))
+        })
+        .collect();
+    let outcomes = outcomes.into_iter().map(|outcome| {
+        outcome.and_then(|(group, position)| {
+            receipts[group]
+                .clone()
+                .map(|receipt| receipt.first_seq + position as u64)
+        })
+    });
     let items: Vec<ResponseItem> = outcomes
-        .into_iter()
         .zip(heads)
         .map(|(outcome, (action, index, id))| {
             let detail = match outcome {
-                Ok((group, position)) => {
-                    let seq = receipts[group].first_seq + position as u64;
-                    ItemDetail {
-                        index,
-                        id: Some(id.unwrap_or_else(|| seq.to_string())),
-                        version: Some(1),
-                        result: Some("created"),
-                        shards: Some(Shards {
-                            total: 1,
-                            successful: 1,
-                            failed: 0,
-                        }),
-                        seq_no: Some(seq),
-                        primary_term: Some(1),
-                        status: 201,
-                        error: None,
-                    }
-                }
+                Ok(seq) => ItemDetail {
+                    index,
+                    id: Some(id.unwrap_or_else(|| seq.to_string())),
+                    version: Some(1),
+                    result: Some("created"),
+                    shards: Some(Shards {
+                        total: 1,
+                        successful: 1,
+                        failed: 0,
+                    }),
+                    seq_no: Some(seq),
+                    primary_term: Some(1),
+                    status: 201,
+                    error: None,
+                },
                 Err((status, kind, reason)) => ItemDetail {
                     index,
                     id,
@@ -320,8 +303,71 @@ async fn bulk_request(
     ))
 }
 
+/// Distinct indexes one `_bulk` request may write; items for more get a per-item error.
+const MAX_INDEXES_PER_BULK: usize = 64;
+
 /// Where an item's record went: (stream group, position in the group).
 type StoredAt = (usize, usize);
+
+/// A parsed `_bulk` request with its records grouped by stream (first-seen order).
+struct Grouped {
+    /// Per item: action name, index, id.
+    heads: Vec<(String, Option<String>, Option<String>)>,
+    outcomes: Vec<Result<StoredAt, ItemFailure>>,
+    batches: Vec<(String, Vec<LogRecord>)>,
+    failed: u64,
+}
+
+fn group_by_stream(items: Vec<BulkItem>) -> Grouped {
+    let mut grouped = Grouped {
+        heads: Vec::with_capacity(items.len()),
+        outcomes: Vec::with_capacity(items.len()),
+        batches: Vec::new(),
+        failed: 0,
+    };
+    let mut groups: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for BulkItem {
+        action,
+        index,
+        id,
+        outcome,
+    } in items
+    {
+        let stored = outcome
+            .map_err(|e| (400, e.kind, e.reason))
+            .and_then(|record| {
+                let stream = index.clone().unwrap_or_default();
+                let group = match groups.get(&stream) {
+                    Some(&group) => group,
+                    None => {
+                        silt_storage::layout::validate_name("index", &stream)
+                            .map_err(|e| (400, "invalid_index_name_exception", e.to_string()))?;
+                        if grouped.batches.len() == MAX_INDEXES_PER_BULK {
+                            return Err((
+                                400,
+                                "illegal_argument_exception",
+                                format!(
+                                    "one bulk request may write at most {MAX_INDEXES_PER_BULK} indexes; split it"
+                                ),
+                            ));
+                        }
+                        groups.insert(stream.clone(), grouped.batches.len());
+                        grouped.batches.push((stream, Vec::new()));
+                        grouped.batches.len() - 1
+                    }
+                };
+                let batch = &mut grouped.batches[group].1;
+                batch.push(record);
+                Ok((group, batch.len() - 1))
+            });
+        if stored.is_err() {
+            grouped.failed += 1;
+        }
+        grouped.heads.push((action.name().to_owned(), index, id));
+        grouped.outcomes.push(stored);
+    }
+    grouped
+}
 /// Why an item was not stored: status, Elasticsearch exception type, reason.
 type ItemFailure = (u16, &'static str, String);
 

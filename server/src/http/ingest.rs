@@ -217,13 +217,29 @@ impl IngestRequest {
 
     /// Stores each stream's records as one fsynced WAL record, counts them, and hands them to
     /// live tail. `failed` counts the items the parser rejected. Returns one receipt per
-    /// non-empty stream, in order.
+    /// non-empty stream, in order; the first stream that cannot be stored is the error.
     pub(super) async fn store(
         self,
         state: &Arc<AppState>,
         batches: Vec<(String, Vec<LogRecord>)>,
         failed: u64,
     ) -> Result<Vec<IngestReceipt>, ApiError> {
+        self.store_each(state, batches, failed)
+            .await?
+            .into_iter()
+            .collect()
+    }
+
+    /// Like [`store`](Self::store), with one result per non-empty stream: a request spanning
+    /// several streams is one WAL record per stream, so some may be stored and others not.
+    /// The outer error is a refusal of the whole request (rate limit) before anything is
+    /// stored; after a stream fails, the ones after it are not attempted (same error).
+    pub(super) async fn store_each(
+        self,
+        state: &Arc<AppState>,
+        batches: Vec<(String, Vec<LogRecord>)>,
+        failed: u64,
+    ) -> Result<Vec<Result<IngestReceipt, ApiError>>, ApiError> {
         let label = TenantLabel {
             tenant: self.caller.tenant.clone(),
         };
@@ -243,27 +259,41 @@ impl IngestRequest {
         self.gate
             .admit_ingest(rows + failed, self.bytes)
             .map_err(|t| throttled(state, &self.caller, &self.gate, t))?;
-        let mut receipts = Vec::with_capacity(batches.len());
+        let mut results = Vec::with_capacity(batches.len());
+        let mut stored_rows = 0;
+        let mut failure: Option<(StatusCode, &'static str, String)> = None;
         for (stream, records) in batches {
             if records.is_empty() {
+                continue;
+            }
+            if let Some((status, kind, reason)) = &failure {
+                results.push(Err(ApiError::new(
+                    *status,
+                    kind,
+                    format!("not attempted: {reason}"),
+                )));
                 continue;
             }
             let engine = self.engine.clone();
             let tenant = self.caller.tenant.clone();
             let shared = state.clone();
-            let receipt = tokio::task::spawn_blocking(move || {
+            let result = tokio::task::spawn_blocking(move || {
                 shared.append_blocking(&engine, &tenant, stream, records)
             })
             .await
-            .map_err(ApiError::internal)?
-            .map_err(engine_error)?;
-            receipts.push(receipt);
+            .map_err(ApiError::internal)
+            .and_then(|r| r.map_err(engine_error));
+            match &result {
+                Ok(receipt) => stored_rows += receipt.rows,
+                Err(e) => failure = Some((e.status, e.kind, e.reason.clone())),
+            }
+            results.push(result);
         }
         state
             .metrics
             .ingest_lines
             .get_or_create(&label)
-            .inc_by(rows);
+            .inc_by(stored_rows);
         state
             .metrics
             .ingest_bytes
@@ -273,7 +303,7 @@ impl IngestRequest {
             .metrics
             .ingest_ack_seconds
             .observe(self.started.elapsed().as_secs_f64());
-        Ok(receipts)
+        Ok(results)
     }
 }
 

@@ -31,6 +31,8 @@ use crate::render;
 const BROADCAST_BATCHES: usize = 4096;
 /// Messages queued for one subscriber's socket before its rows are dropped.
 const SOCKET_QUEUE_MESSAGES: usize = 4096;
+/// Live tails one server serves at once; more get 503.
+const MAX_SUBSCRIBERS: usize = 1000;
 
 /// One acknowledged ingest request (one stream of one tenant), as subscribers see it.
 #[derive(Debug)]
@@ -113,9 +115,12 @@ impl TailHub {
         }));
     }
 
-    /// A new subscription to everything published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<TailBatch>> {
-        self.sender.subscribe()
+    /// A new subscription to everything published from now on, with the count of `tenant`'s
+    /// rows published before it (taken together, so a lag before the first batch is seen).
+    pub fn subscribe(&self, tenant: &str) -> (broadcast::Receiver<Arc<TailBatch>>, u64) {
+        let published = self.published.lock().expect("tail lock");
+        let receiver = self.sender.subscribe();
+        (receiver, published.get(tenant).copied().unwrap_or(0))
     }
 }
 
@@ -151,7 +156,15 @@ pub async fn tail(
             "live tail is a WebSocket endpoint ({e}); connect with a WebSocket client, e.g. `silt tail`"
         ))
     })?;
-    let receiver = state.tail.subscribe();
+    if state.tail.sender.receiver_count() >= MAX_SUBSCRIBERS {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!("this server already serves {MAX_SUBSCRIBERS} live tails"),
+        )
+        .retry_after(5));
+    }
+    let (receiver, published_before) = state.tail.subscribe(&caller.tenant);
     let queries = state.queries.clone();
     Ok(upgrade.on_upgrade(move |socket| async move {
         // Filtering runs on the query runtime: many subscribers never compete with acks.
@@ -159,7 +172,7 @@ pub async fn tail(
         let _ = queries
             .spawn(subscriber(
                 socket,
-                receiver,
+                (receiver, published_before),
                 caller.tenant,
                 filter,
                 state.clone(),
@@ -172,7 +185,7 @@ pub async fn tail(
 /// One subscriber: filters what is published and feeds its socket until either side closes.
 async fn subscriber(
     socket: WebSocket,
-    mut published: broadcast::Receiver<Arc<TailBatch>>,
+    (mut published, published_before): (broadcast::Receiver<Arc<TailBatch>>, u64),
     tenant: String,
     filter: RowFilter,
     state: Arc<AppState>,
@@ -193,7 +206,7 @@ async fn subscriber(
         closed: false,
         state,
     };
-    let mut expected_rows_before: Option<u64> = None;
+    let mut expected_rows_before = published_before;
     // Sends a pending dropped notice even when nothing more is published.
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -205,12 +218,10 @@ async fn subscriber(
                     if batch.tenant != tenant {
                         continue;
                     }
-                    if let Some(expected) = expected_rows_before
-                        && batch.rows_before > expected
-                    {
-                        outbox.drop_rows(batch.rows_before - expected);
+                    if batch.rows_before > expected_rows_before {
+                        outbox.drop_rows(batch.rows_before - expected_rows_before);
                     }
-                    expected_rows_before = Some(batch.rows_before + batch.records.len() as u64);
+                    expected_rows_before = batch.rows_before + batch.records.len() as u64;
                     if filter.uses_terms() && !filter.may_match(batch.terms()) {
                         continue;
                     }
