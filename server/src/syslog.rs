@@ -16,7 +16,7 @@ use silt_engine::parse::syslog::{SyslogFramer, parse_syslog_message};
 use silt_storage::record::LogRecord;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::SyslogConfig;
 use crate::http::AppState;
@@ -26,14 +26,34 @@ use crate::http::metrics::TenantLabel;
 const BATCH_ROWS: usize = 2000;
 /// How long the first record of a batch waits for company.
 const BATCH_WAIT: Duration = Duration::from_millis(20);
+/// After shutdown begins, a TCP connection is read until it has been quiet this long.
+const DRAIN_IDLE: Duration = Duration::from_millis(200);
 /// Records parsed but not yet stored, all listeners together.
 const QUEUE_RECORDS: usize = 65_536;
 
-/// Where the listeners are bound (port 0 in the configuration is resolved here).
-#[derive(Debug, Default, Clone)]
+/// The running listeners: where they are bound (port 0 in the configuration resolved) and
+/// how to stop them.
+#[derive(Debug, Default)]
 pub struct SyslogAddrs {
     pub udp: Option<SocketAddr>,
     pub tcp: Option<SocketAddr>,
+    stop: Option<watch::Sender<bool>>,
+    batcher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SyslogAddrs {
+    /// Stops listening and stores every message already received (for at most `grace`):
+    /// a TCP sender's bytes that reached the server are not lost to a graceful shutdown.
+    pub async fn shutdown(mut self, grace: Duration) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(batcher) = self.batcher.take()
+            && tokio::time::timeout(grace, batcher).await.is_err()
+        {
+            tracing::warn!("syslog messages still queued {grace:?} after shutdown began; dropped");
+        }
+    }
 }
 
 /// Binds the configured listeners and runs them, and their batcher, for the life of the
@@ -44,18 +64,23 @@ pub async fn start(config: &SyslogConfig, state: Arc<AppState>) -> anyhow::Resul
         return Ok(addrs);
     }
     let (queue, queued) = mpsc::channel(QUEUE_RECORDS);
+    let (stop, stopped) = watch::channel(false);
+    addrs.stop = Some(stop);
     let max = config.max_message_bytes as usize;
     if !config.udp.is_empty() {
         let socket = UdpSocket::bind(&config.udp)
             .await
             .with_context(|| format!("cannot listen for syslog on udp {}", config.udp))?;
         addrs.udp = Some(socket.local_addr()?);
-        tokio::spawn(udp_listener(
-            socket,
-            max,
-            queue.clone(),
-            state.clone(),
-            config.tenant.clone(),
+        tokio::spawn(until_stopped(
+            stopped.clone(),
+            udp_listener(
+                socket,
+                max,
+                queue.clone(),
+                state.clone(),
+                config.tenant.clone(),
+            ),
         ));
     }
     if !config.tcp.is_empty() {
@@ -63,22 +88,37 @@ pub async fn start(config: &SyslogConfig, state: Arc<AppState>) -> anyhow::Resul
             .await
             .with_context(|| format!("cannot listen for syslog on tcp {}", config.tcp))?;
         addrs.tcp = Some(listener.local_addr()?);
-        tokio::spawn(tcp_listener(
-            listener,
-            max,
-            queue.clone(),
-            state.clone(),
-            config.tenant.clone(),
+        tokio::spawn(until_stopped(
+            stopped.clone(),
+            tcp_listener(
+                listener,
+                max,
+                queue.clone(),
+                state.clone(),
+                config.tenant.clone(),
+                stopped.clone(),
+            ),
         ));
     }
     drop(queue);
-    tokio::spawn(batcher(
+    addrs.batcher = Some(tokio::spawn(batcher(
         queued,
         state,
         config.tenant.clone(),
         config.stream.clone(),
-    ));
+    )));
     Ok(addrs)
+}
+
+/// Runs `task` until the stop signal; dropping it drops its queue handle.
+async fn until_stopped(
+    mut stopped: watch::Receiver<bool>,
+    task: impl std::future::Future<Output = ()>,
+) {
+    tokio::select! {
+        () = task => {}
+        _ = stopped.wait_for(|stop| *stop) => {}
+    }
 }
 
 /// Counts a message that was not stored, and says why at debug level.
@@ -135,6 +175,7 @@ async fn tcp_listener(
     queue: mpsc::Sender<LogRecord>,
     state: Arc<AppState>,
     tenant: String,
+    stopped: watch::Receiver<bool>,
 ) {
     loop {
         match listener.accept().await {
@@ -146,6 +187,7 @@ async fn tcp_listener(
                     queue.clone(),
                     state.clone(),
                     tenant.clone(),
+                    stopped.clone(),
                 ));
             }
             Err(e) => {
@@ -163,11 +205,28 @@ async fn tcp_connection(
     queue: mpsc::Sender<LogRecord>,
     state: Arc<AppState>,
     tenant: String,
+    mut stopped: watch::Receiver<bool>,
 ) {
     let mut framer = SyslogFramer::new(max);
     let mut buf = vec![0u8; 64 << 10];
+    let mut draining = false;
     loop {
-        let read = match stream.read(&mut buf).await {
+        // Once the server stops, what the sender already sent is still read and stored, until
+        // the connection is quiet for DRAIN_IDLE.
+        let read = if draining {
+            tokio::time::timeout(DRAIN_IDLE, stream.read(&mut buf))
+                .await
+                .unwrap_or(Ok(0))
+        } else {
+            tokio::select! {
+                read = stream.read(&mut buf) => read,
+                _ = stopped.wait_for(|stop| *stop) => {
+                    draining = true;
+                    continue;
+                }
+            }
+        };
+        let read = match read {
             Ok(read) => read,
             Err(e) => {
                 tracing::debug!(error = %e, %peer, "syslog tcp connection failed");

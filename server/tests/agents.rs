@@ -800,3 +800,32 @@ fn silt_tail_prints_matching_rows_as_they_are_acknowledged() {
     let _ = tail.kill();
     let _ = tail.wait();
 }
+
+#[test]
+fn syslog_messages_received_before_sigterm_are_all_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "default", "admin");
+    let envs = [
+        ("SILT_SYSLOG__TCP", "127.0.0.1:0"),
+        ("SILT_SYSLOG__UDP", ""),
+    ];
+    let mut server = Server::start(dir.path(), &envs);
+    let tcp = syslog_addr(&server, "tcp://");
+    let mut stream = TcpStream::connect(&tcp).unwrap();
+    let sent = 20_000;
+    let body: Vec<u8> = (0..sent)
+        .flat_map(|i| format!("<13>Nov 22 10:00:00 h app: before shutdown {i}\n").into_bytes())
+        .collect();
+    std::io::Write::write_all(&mut stream, &body).unwrap();
+    drop(stream);
+    // The connection is being read once rows appear; then the server is told to stop.
+    wait_for_hits(&server, &key, "before shutdown", 1);
+    server.signal(rustix::process::Signal::TERM);
+    assert!(server.wait().success());
+
+    let server = Server::start(dir.path(), &envs);
+    assert_eq!(
+        total(&server.search(Some(&key), "\"before shutdown\"")),
+        sent
+    );
+}

@@ -132,6 +132,8 @@ async fn serve(config: Config, queries: tokio::runtime::Handle) -> anyhow::Resul
     };
     http::serve(listener, state.clone(), shutdown).await?;
     opener.await??;
+    // Messages the syslog listeners already received are stored before the final flush.
+    syslog.shutdown(std::time::Duration::from_secs(10)).await;
 
     if let Some(engine) = state.opened_engine() {
         let data_dir = engine.data_dir().to_path_buf();
