@@ -8,7 +8,7 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::aliases::{Alias, alias_of};
 
-/// Above this many fields, repeated keys are found with a hash map instead of pairwise compares.
+/// Above this many items, repeated keys are found with a hash map instead of pairwise compares.
 const MAX_FIELDS_FOR_LINEAR_DEDUP: usize = 32;
 
 /// Parses `text` as one JSON value; the fields of an object, or `None` when it is another value.
@@ -26,7 +26,7 @@ pub(super) fn flatten_json_object(text: &str) -> Result<Option<Vec<Field>>, serd
     if !is_object {
         return Ok(None);
     }
-    drop_repeated_keys(&mut fields);
+    keep_last_of_each_key(&mut fields, |field| field.key.as_str());
     Ok(Some(fields))
 }
 
@@ -85,14 +85,15 @@ impl FieldKey {
     }
 }
 
-/// Keeps only the last field of each key, in the position of that last occurrence.
-fn drop_repeated_keys(fields: &mut Vec<Field>) {
-    let len = fields.len();
+/// Keeps only the last item of each key, in the position of that last occurrence: how every
+/// parser resolves a repeated field or attribute.
+pub(crate) fn keep_last_of_each_key<T>(items: &mut Vec<T>, key: impl Fn(&T) -> &str) {
+    let len = items.len();
     let keep: Vec<bool> = if len <= MAX_FIELDS_FOR_LINEAR_DEDUP {
         let is_repeated = |i: usize| {
-            fields[i + 1..]
+            items[i + 1..]
                 .iter()
-                .any(|later| later.key.as_str() == fields[i].key.as_str())
+                .any(|later| key(later) == key(&items[i]))
         };
         if !(0..len).any(is_repeated) {
             return;
@@ -100,20 +101,20 @@ fn drop_repeated_keys(fields: &mut Vec<Field>) {
         (0..len).map(|i| !is_repeated(i)).collect()
     } else {
         let mut last_index: HashMap<&str, usize> = HashMap::with_capacity(len);
-        for (index, field) in fields.iter().enumerate() {
-            last_index.insert(field.key.as_str(), index);
+        for (index, item) in items.iter().enumerate() {
+            last_index.insert(key(item), index);
         }
         if last_index.len() == len {
             return;
         }
-        fields
+        items
             .iter()
             .enumerate()
-            .map(|(index, field)| last_index[field.key.as_str()] == index)
+            .map(|(index, item)| last_index[key(item)] == index)
             .collect()
     };
     let mut index = 0;
-    fields.retain(|_| {
+    items.retain(|_| {
         index += 1;
         keep[index - 1]
     });

@@ -14,7 +14,6 @@
 //!
 //! Strings that are not UTF-8 are repaired (U+FFFD), never rejected.
 
-use std::collections::HashMap;
 use std::num::IntErrorKind;
 
 use prost::Message as _;
@@ -22,6 +21,7 @@ use silt_storage::record::LogRecord;
 
 use super::ParseOptions;
 use super::body::ParsedBody;
+use super::flatten::keep_last_of_each_key;
 use super::level::level_from_text;
 
 /// Labels naming the service, the host and the level, most specific first.
@@ -43,8 +43,6 @@ const MAX_EXPANSION_LIMIT_BYTES: u64 = 1 << 30;
 const RECORD_OVERHEAD_BYTES: u64 = size_of::<LogRecord>() as u64;
 /// Estimated size of an attribute before its key and value contents.
 const ATTRIBUTE_OVERHEAD_BYTES: u64 = size_of::<(String, String)>() as u64;
-/// Attribute lists up to this long are de-duplicated by pairwise compares, longer ones by hashing.
-const MAX_ATTRIBUTES_FOR_LINEAR_DEDUP: usize = 16;
 
 /// A request that fails as a whole; nothing of it is kept.
 #[derive(Debug, thiserror::Error)]
@@ -269,7 +267,7 @@ fn map_entry(labels: &[(String, String)], entry: Entry) -> LogRecord {
             attributes.push((name, value));
         }
     }
-    keep_last_of_each_key(&mut attributes);
+    keep_last_of_each_key(&mut attributes, |(key, _)| key.as_str());
     let first_of = |keys: &[&str]| {
         keys.iter().find_map(|key| {
             attributes
@@ -298,38 +296,9 @@ fn map_entry(labels: &[(String, String)], entry: Entry) -> LogRecord {
 /// Drops empty values, keeps the last of each name, sorts by name.
 fn normalize_pairs(mut pairs: Vec<(String, String)>) -> Vec<(String, String)> {
     pairs.retain(|(_, value)| !value.is_empty());
-    keep_last_of_each_key(&mut pairs);
+    keep_last_of_each_key(&mut pairs, |(key, _)| key.as_str());
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     pairs
-}
-
-/// Keeps only the last attribute of each key, in the position of that last occurrence.
-fn keep_last_of_each_key(attributes: &mut Vec<(String, String)>) {
-    let len = attributes.len();
-    let keep: Vec<bool> = if len <= MAX_ATTRIBUTES_FOR_LINEAR_DEDUP {
-        (0..len)
-            .map(|i| {
-                !attributes[i + 1..]
-                    .iter()
-                    .any(|later| later.0 == attributes[i].0)
-            })
-            .collect()
-    } else {
-        let mut last_index: HashMap<&str, usize> = HashMap::with_capacity(len);
-        for (index, (key, _)) in attributes.iter().enumerate() {
-            last_index.insert(key, index);
-        }
-        if last_index.len() == len {
-            return;
-        }
-        attributes
-            .iter()
-            .enumerate()
-            .map(|(index, (key, _))| last_index.get(key.as_str()) == Some(&index))
-            .collect()
-    };
-    let mut keep = keep.into_iter();
-    attributes.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// Parses a stream's labels as Prometheus writes them: `{name="value", ...}`, possibly `{}`.

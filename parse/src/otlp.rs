@@ -14,14 +14,13 @@
 //!
 //! Strings that are not UTF-8 are repaired (U+FFFD), never rejected.
 
-use std::collections::HashMap;
-
 use base64::Engine as _;
 use prost::Message as _;
 use silt_storage::record::{LogRecord, level_from_otlp_severity, normalize_level};
 
 use super::ParseOptions;
 use super::body::ParsedBody;
+use super::flatten::keep_last_of_each_key;
 use super::level::level_from_text;
 
 /// OTLP trace ids are 16 bytes, span ids 8.
@@ -41,8 +40,6 @@ const MAX_EXPANSION_LIMIT_BYTES: u64 = 1 << 30;
 const RECORD_OVERHEAD_BYTES: u64 = size_of::<LogRecord>() as u64;
 /// Estimated size of an attribute before its key and value contents.
 const ATTRIBUTE_OVERHEAD_BYTES: u64 = size_of::<(String, String)>() as u64;
-/// Attribute lists up to this long are de-duplicated by pairwise compares, longer ones by hashing.
-const MAX_ATTRIBUTES_FOR_LINEAR_DEDUP: usize = 16;
 
 /// A request that fails as a whole; nothing of it is kept.
 #[derive(Debug, thiserror::Error)]
@@ -237,7 +234,7 @@ impl SharedFields {
     fn with_scope(&self, scope_attributes: Vec<(String, String)>) -> Self {
         let mut shared = self.clone();
         shared.attributes.extend(scope_attributes);
-        keep_last_of_each_key(&mut shared.attributes);
+        keep_last_of_each_key(&mut shared.attributes, |(key, _)| key.as_str());
         shared
     }
 }
@@ -296,7 +293,7 @@ fn map_record(shared: &SharedFields, record: wire::LogRecord) -> Result<LogRecor
         }
         level_from_text(&severity_text)
     };
-    keep_last_of_each_key(&mut own);
+    keep_last_of_each_key(&mut own, |(key, _)| key.as_str());
 
     // `resource.` / `scope.` keys cannot collide with `log.` keys: no de-duplication across.
     let mut attributes = Vec::with_capacity(shared.attributes.len() + own.len());
@@ -381,35 +378,6 @@ fn push_attributes(out: &mut Vec<(String, String)>, prefix: &str, attributes: Ve
             out.push((format!("{prefix}{}", text(attribute.key)), value));
         }
     }
-}
-
-/// Keeps only the last attribute of each key, in the position of that last occurrence.
-fn keep_last_of_each_key(attributes: &mut Vec<(String, String)>) {
-    let len = attributes.len();
-    let keep: Vec<bool> = if len <= MAX_ATTRIBUTES_FOR_LINEAR_DEDUP {
-        (0..len)
-            .map(|i| {
-                !attributes[i + 1..]
-                    .iter()
-                    .any(|later| later.0 == attributes[i].0)
-            })
-            .collect()
-    } else {
-        let mut last_index: HashMap<&str, usize> = HashMap::with_capacity(len);
-        for (index, (key, _)) in attributes.iter().enumerate() {
-            last_index.insert(key, index);
-        }
-        if last_index.len() == len {
-            return;
-        }
-        attributes
-            .iter()
-            .enumerate()
-            .map(|(index, (key, _))| last_index.get(key.as_str()) == Some(&index))
-            .collect()
-    };
-    let mut keep = keep.into_iter();
-    attributes.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// An attribute value or body as text: a string as is, bytes as base64, a number or boolean as
@@ -986,7 +954,6 @@ mod json {
 
     /// `SEVERITY_NUMBER_TRACE` = 1 … `SEVERITY_NUMBER_FATAL4` = 24.
     pub(super) fn severity_number_of_name(name: &str) -> Option<i32> {
-        const GROUPS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
         let rest = name.strip_prefix("SEVERITY_NUMBER_")?;
         if rest == "UNSPECIFIED" {
             return Some(0);
@@ -1002,7 +969,9 @@ mod json {
             "4" => 4,
             _ => return None,
         };
-        let group = GROUPS.iter().position(|g| *g == group)? as i32;
+        let group = silt_storage::record::LEVELS
+            .iter()
+            .position(|g| *g == group)? as i32;
         Some(group * 4 + step)
     }
 

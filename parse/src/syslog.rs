@@ -1,13 +1,13 @@
 //! Syslog: one message (RFC 5424, RFC 3164/BSD, or text with no PRI) into a log record, and the
 //! TCP framing (RFC 6587 octet counting or LF-terminated) that splits a byte stream into messages.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use silt_storage::record::{LogRecord, level_from_syslog_severity};
 
 use super::ParseOptions;
 use super::calendar::{NANOS_PER_SEC, SECS_PER_DAY, year_of};
+use super::flatten::keep_last_of_each_key;
 use super::timestamp::parse_timestamp_str;
 
 /// PRI of a message that has none: user.notice, what an RFC 3164 relay assigns (§4.3.3).
@@ -169,22 +169,23 @@ fn build_record(pri: u8, parts: Parts<'_>) -> LogRecord {
 /// Structured-data parameters as `sd.` attributes; a repeated key keeps its last value, in the
 /// position of that last occurrence.
 fn structured_attributes(params: Vec<SdParam<'_>>) -> impl Iterator<Item = (String, String)> {
-    let mut seen = HashSet::with_capacity(params.len());
-    let mut kept: Vec<(String, String)> = Vec::with_capacity(params.len());
-    for SdParam { id, name, value } in params.into_iter().rev() {
-        let mut key =
-            String::with_capacity(SD_KEY_PREFIX.len() + id.len() + 1 + name.map_or(0, str::len));
-        key.push_str(SD_KEY_PREFIX);
-        key.push_str(id);
-        if let Some(name) = name {
-            key.push('.');
-            key.push_str(name);
-        }
-        if seen.insert(key.clone()) {
-            kept.push((key, value));
-        }
-    }
-    kept.into_iter().rev()
+    let mut attributes: Vec<(String, String)> = params
+        .into_iter()
+        .map(|SdParam { id, name, value }| {
+            let mut key = String::with_capacity(
+                SD_KEY_PREFIX.len() + id.len() + 1 + name.map_or(0, str::len),
+            );
+            key.push_str(SD_KEY_PREFIX);
+            key.push_str(id);
+            if let Some(name) = name {
+                key.push('.');
+                key.push_str(name);
+            }
+            (key, value)
+        })
+        .collect();
+    keep_last_of_each_key(&mut attributes, |(key, _)| key.as_str());
+    attributes.into_iter()
 }
 
 /// Splits off a leading `<PRI>`; `None` when the message does not start with `<`.
