@@ -22,16 +22,7 @@ impl BodyKind {
     /// The kind for a `Content-Type` value (parameters such as `charset` ignored), or `None`
     /// for a type the API does not take.
     pub fn from_media_type(content_type: Option<&str>) -> Option<BodyKind> {
-        let mime = content_type
-            .map(|c| {
-                c.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
-        Some(match mime.as_str() {
+        Some(match media_type_essence(content_type).as_str() {
             "application/json" => BodyKind::JsonDocument,
             "application/x-ndjson"
             | "application/ndjson"
@@ -42,6 +33,20 @@ impl BodyKind {
             _ => return None,
         })
     }
+}
+
+/// The type of a `Content-Type` value without its parameters, lowercased (`""` when absent):
+/// `Application/JSON; charset=utf-8` → `application/json`.
+pub fn media_type_essence(content_type: Option<&str>) -> String {
+    content_type
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
 }
 
 /// One rejected event: its 0-based element (JSON) or line (NDJSON, text) index and why.

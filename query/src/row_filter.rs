@@ -13,7 +13,7 @@ use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
 
 use silt_storage::index::{MESSAGE_FIELD, Term};
-use silt_storage::schema::{KEYWORD_COLUMNS, MESSAGE};
+use silt_storage::schema::KEYWORD_COLUMNS;
 use silt_storage::tokenizer;
 
 use crate::QueryError;
@@ -31,15 +31,15 @@ pub struct RowFilter {
     index: IndexPredicate,
 }
 
-/// The distinct index terms of a batch in the log schema: message tokens and keyword column
-/// values, spelt as in a segment's term index.
+/// The distinct index terms of a batch of records: message tokens and keyword column values,
+/// spelt as in a segment's term index.
 #[derive(Debug, Default)]
 pub struct BatchTerms {
     terms: HashSet<Vec<u8>, rustc_hash::FxBuildHasher>,
 }
 
 impl BatchTerms {
-    /// The terms of records not yet in Arrow form (what live tail receives from ingest).
+    /// The terms of records as ingest hands them over (not yet in Arrow form).
     pub fn from_records(records: &[silt_storage::record::LogRecord]) -> Self {
         let mut terms: HashSet<Vec<u8>, rustc_hash::FxBuildHasher> = HashSet::default();
         let mut term = Vec::with_capacity(128);
@@ -65,40 +65,6 @@ impl BatchTerms {
                 if let Some(value) = value {
                     terms.insert(Term::keyword(field, value).as_bytes().to_vec());
                 }
-            }
-        }
-        Self { terms }
-    }
-
-    pub fn new(batch: &RecordBatch) -> Self {
-        let mut terms: HashSet<Vec<u8>, rustc_hash::FxBuildHasher> = HashSet::default();
-        let mut term = Vec::with_capacity(128);
-        let mut token_buf = Vec::new();
-        if let Some(messages) = batch
-            .column_by_name(MESSAGE)
-            .and_then(|c| c.as_string_opt::<i32>())
-        {
-            for message in messages.iter().flatten() {
-                tokenizer::for_each_token(message, &mut token_buf, |token| {
-                    term.clear();
-                    term.extend_from_slice(MESSAGE_FIELD.as_bytes());
-                    term.push(silt_storage::index::FIELD_SEPARATOR);
-                    term.extend_from_slice(token);
-                    if !terms.contains(&term) {
-                        terms.insert(term.clone());
-                    }
-                });
-            }
-        }
-        for field in KEYWORD_COLUMNS {
-            let Some(values) = batch
-                .column_by_name(field)
-                .and_then(|c| c.as_string_opt::<i32>())
-            else {
-                continue;
-            };
-            for value in values.iter().flatten() {
-                terms.insert(Term::keyword(field, value).as_bytes().to_vec());
             }
         }
         Self { terms }
@@ -218,9 +184,7 @@ mod tests {
                 vec!["disk full on /var", "request served", "disk almost full"],
             ),
         ];
-        let terms = BatchTerms::new(&batch.batch);
-        let from_records = BatchTerms::from_records(&records);
-        assert_eq!(terms.terms, from_records.terms);
+        let terms = BatchTerms::from_records(&records);
         for (query, want) in cases {
             let filter = RowFilter::new(query).unwrap();
             assert_eq!(messages(&filter, &batch), want, "query {query:?}");

@@ -33,12 +33,12 @@ pub const COMPATIBLE_VERSION: &str = "8.17.0";
 pub fn routes() -> axum::Router<Arc<AppState>> {
     let no_op = || -> MethodRouter<Arc<AppState>> {
         get(setting_get)
-            .head(setting_head)
+            .head(exists)
             .put(setting_put)
             .post(setting_put)
     };
     axum::Router::new()
-        .route("/", get(info).head(info_head))
+        .route("/", get(info).head(exists))
         .route("/_license", get(license))
         .route("/_xpack", get(xpack))
         .route("/_bulk", post(bulk).put(bulk))
@@ -95,14 +95,6 @@ async fn info(
     ))
 }
 
-async fn info_head(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
-    state.keys.authenticate(&headers)?;
-    Ok(StatusCode::OK)
-}
-
 /// `GET /_license`: an active basic license (Beats refuse to start without one).
 async fn license(
     State(state): State<Arc<AppState>>,
@@ -146,9 +138,9 @@ async fn xpack(
     ))
 }
 
-/// `HEAD` of a template, policy, pipeline or data stream: it exists (so agents skip
-/// installing it).
-async fn setting_head(
+/// `HEAD /` (the clients' ping), and `HEAD` of a template, policy, pipeline or data stream:
+/// it exists (so agents skip installing it).
+async fn exists(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use serde::{Deserialize, Serialize};
 use silt_engine::parse::ParseOptions;
-use silt_engine::parse::body::{BodyKind, ParsedBody, parse_body};
+use silt_engine::parse::body::{BodyKind, ParsedBody, media_type_essence, parse_body};
 use silt_engine::{DEFAULT_STREAM, Engine, EngineError, IngestReceipt};
 use silt_storage::record::LogRecord;
 use tokio::sync::OwnedSemaphorePermit;
@@ -189,6 +189,28 @@ impl IngestRequest {
     pub(super) fn ignore_encoding(&mut self, name: &str) {
         if self.encoding.as_deref().map(str::trim) == Some(name) {
             self.encoding = None;
+        }
+    }
+
+    /// Whether the body is protobuf (else JSON), from its `Content-Type`; a request without
+    /// one is protobuf when `untyped_is_protobuf`, else refused. `protocol` names the API in
+    /// the 415 of any other type.
+    pub(super) fn is_protobuf(
+        &self,
+        protocol: &str,
+        untyped_is_protobuf: bool,
+    ) -> Result<bool, ApiError> {
+        match media_type_essence(self.content_type.as_deref()).as_str() {
+            "application/x-protobuf" | "application/protobuf" => Ok(true),
+            "" if untyped_is_protobuf => Ok(true),
+            "application/json" => Ok(false),
+            other => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "Content-Type '{other}' is not {protocol} (application/x-protobuf or application/json)"
+                ),
+            )),
         }
     }
 

@@ -44,24 +44,7 @@ pub async fn push(
     let mut request = IngestRequest::admit(&state, &headers, body).await?;
     // The protobuf form is always snappy inside; some clients also say so in the header.
     request.ignore_encoding("snappy");
-    let mime = request
-        .content_type
-        .as_deref()
-        .map(|c| c.split(';').next().unwrap_or("").trim().to_owned())
-        .unwrap_or_default();
-    let protobuf = match mime.as_str() {
-        "application/x-protobuf" | "application/protobuf" | "" => true,
-        "application/json" => false,
-        other => {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                format!(
-                    "Content-Type '{other}' is not a Loki push (application/x-protobuf or application/json)"
-                ),
-            ));
-        }
-    };
+    let protobuf = request.is_protobuf("a Loki push", true)?;
     let limit = request.max_body_bytes() as usize;
     let parsed = request
         .parse(move |body| {

@@ -44,24 +44,7 @@ pub async fn export_logs(
 ) -> Result<Response, ApiError> {
     let stream = stream_name(&uri, &headers)?;
     let mut request = IngestRequest::admit(&state, &headers, body).await?;
-    let mime = request
-        .content_type
-        .as_deref()
-        .map(|c| c.split(';').next().unwrap_or("").trim().to_owned())
-        .unwrap_or_default();
-    let protobuf = match mime.as_str() {
-        "application/x-protobuf" | "application/protobuf" => true,
-        "application/json" => false,
-        other => {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                format!(
-                    "Content-Type '{other}' is not OTLP/HTTP (application/x-protobuf or application/json)"
-                ),
-            ));
-        }
-    };
+    let protobuf = request.is_protobuf("OTLP/HTTP", false)?;
     let parsed = request
         .parse(move |body| {
             let opts = ParseOptions::default();
