@@ -35,6 +35,69 @@ impl BodyKind {
     }
 }
 
+/// The records made from a request may take about this many times the (decompressed) body's
+/// size (tiny records under many shared attributes legitimately reach ~100×)...
+const EXPANSION_FACTOR: u64 = 256;
+/// ...but always at least this much...
+const MIN_EXPANSION_LIMIT_BYTES: u64 = 16 << 20;
+/// ...and never more than this.
+const MAX_EXPANSION_LIMIT_BYTES: u64 = 1 << 30;
+/// Estimated size of a record before its strings' contents.
+const RECORD_OVERHEAD_BYTES: u64 = size_of::<LogRecord>() as u64;
+/// Estimated size of an attribute before its key and value contents.
+const ATTRIBUTE_OVERHEAD_BYTES: u64 = size_of::<(String, String)>() as u64;
+
+/// The memory the records of one request may take, for formats whose shared fields (OTLP
+/// resource attributes, Loki stream labels) are copied into every record: a small body must not
+/// expand into gigabytes. Charged before any copy is made.
+#[derive(Debug)]
+pub(crate) struct ExpansionBudget {
+    spent_bytes: u64,
+    limit_bytes: u64,
+}
+
+/// What [`ExpansionBudget::charge`] refuses: the estimate so far and the limit.
+#[derive(Debug)]
+pub(crate) struct OverBudget {
+    pub(crate) estimated_bytes: u64,
+    pub(crate) limit_bytes: u64,
+}
+
+impl ExpansionBudget {
+    /// 256 × the body's size, within 16 MiB..=1 GiB.
+    pub(crate) fn for_body(body_len: usize) -> Self {
+        ExpansionBudget {
+            spent_bytes: 0,
+            limit_bytes: (body_len as u64)
+                .saturating_mul(EXPANSION_FACTOR)
+                .clamp(MIN_EXPANSION_LIMIT_BYTES, MAX_EXPANSION_LIMIT_BYTES),
+        }
+    }
+
+    /// Counts `records` records, each carrying a copy of `shared_bytes` of shared fields.
+    pub(crate) fn charge(&mut self, shared_bytes: u64, records: u64) -> Result<(), OverBudget> {
+        let per_record = RECORD_OVERHEAD_BYTES.saturating_add(shared_bytes);
+        self.spent_bytes = self
+            .spent_bytes
+            .saturating_add(per_record.saturating_mul(records));
+        if self.spent_bytes > self.limit_bytes {
+            return Err(OverBudget {
+                estimated_bytes: self.spent_bytes,
+                limit_bytes: self.limit_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Estimated bytes of a copy of `attributes`.
+pub(crate) fn attributes_bytes(attributes: &[(String, String)]) -> u64 {
+    attributes
+        .iter()
+        .map(|(key, value)| (key.len() + value.len()) as u64 + ATTRIBUTE_OVERHEAD_BYTES)
+        .sum()
+}
+
 /// The type of a `Content-Type` value without its parameters, lowercased (`""` when absent):
 /// `Application/JSON; charset=utf-8` → `application/json`.
 pub fn media_type_essence(content_type: Option<&str>) -> String {

@@ -20,7 +20,8 @@ use prost::Message as _;
 use silt_storage::record::LogRecord;
 
 use super::ParseOptions;
-use super::body::ParsedBody;
+use super::body::{ExpansionBudget, ParsedBody, attributes_bytes};
+use super::calendar::NANOS_PER_SEC;
 use super::flatten::keep_last_of_each_key;
 use super::level::level_from_text;
 
@@ -31,18 +32,6 @@ const LEVEL_KEYS: [&str; 2] = ["level", "detected_level"];
 /// Structured metadata naming the trace and span, preferred spelling first.
 const TRACE_ID_KEYS: [&str; 2] = ["trace_id", "traceID"];
 const SPAN_ID_KEYS: [&str; 2] = ["span_id", "spanID"];
-const NANOS_PER_SEC: i64 = 1_000_000_000;
-/// The records made from a request may take about this many times the decompressed body's size
-/// (tiny records under many shared attributes legitimately reach ~100×)...
-const EXPANSION_FACTOR: u64 = 256;
-/// ...but always at least this much...
-const MIN_EXPANSION_LIMIT_BYTES: u64 = 16 << 20;
-/// ...and never more than this.
-const MAX_EXPANSION_LIMIT_BYTES: u64 = 1 << 30;
-/// Estimated size of a record before its strings' contents.
-const RECORD_OVERHEAD_BYTES: u64 = size_of::<LogRecord>() as u64;
-/// Estimated size of an attribute before its key and value contents.
-const ATTRIBUTE_OVERHEAD_BYTES: u64 = size_of::<(String, String)>() as u64;
 
 /// A request that fails as a whole; nothing of it is kept.
 #[derive(Debug, thiserror::Error)]
@@ -192,9 +181,7 @@ fn timestamp_nanos(timestamp: wire::Timestamp) -> Result<i64, String> {
 struct EntryMapper {
     parsed: ParsedBody,
     next_index: u64,
-    /// Estimated bytes of the records accepted for mapping so far.
-    expanded_bytes: u64,
-    limit_bytes: u64,
+    budget: ExpansionBudget,
 }
 
 impl EntryMapper {
@@ -202,10 +189,7 @@ impl EntryMapper {
         EntryMapper {
             parsed: ParsedBody::default(),
             next_index: 0,
-            expanded_bytes: 0,
-            limit_bytes: (body_len as u64)
-                .saturating_mul(EXPANSION_FACTOR)
-                .clamp(MIN_EXPANSION_LIMIT_BYTES, MAX_EXPANSION_LIMIT_BYTES),
+            budget: ExpansionBudget::for_body(body_len),
         }
     }
 
@@ -215,23 +199,15 @@ impl EntryMapper {
         labels: &Result<Vec<(String, String)>, String>,
         entries: usize,
     ) -> Result<(), LokiError> {
-        let label_bytes: u64 = labels.as_deref().map_or(0, |labels| {
-            labels
-                .iter()
-                .map(|(name, value)| (name.len() + value.len()) as u64 + ATTRIBUTE_OVERHEAD_BYTES)
-                .sum()
-        });
-        let per_entry = RECORD_OVERHEAD_BYTES.saturating_add(label_bytes);
-        self.expanded_bytes = self
-            .expanded_bytes
-            .saturating_add(per_entry.saturating_mul(entries as u64));
-        if self.expanded_bytes > self.limit_bytes {
-            return Err(LokiError::ExpandsTooMuch {
-                estimated_bytes: self.expanded_bytes,
-                limit_bytes: self.limit_bytes,
-            });
-        }
-        Ok(())
+        let label_bytes = labels
+            .as_deref()
+            .map_or(0, |labels| attributes_bytes(labels));
+        self.budget
+            .charge(label_bytes, entries as u64)
+            .map_err(|over| LokiError::ExpandsTooMuch {
+                estimated_bytes: over.estimated_bytes,
+                limit_bytes: over.limit_bytes,
+            })
     }
 
     /// Maps one entry of a stream; a stream whose labels did not parse rejects all its entries.

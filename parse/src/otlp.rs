@@ -19,7 +19,7 @@ use prost::Message as _;
 use silt_storage::record::{LogRecord, level_from_otlp_severity, normalize_level};
 
 use super::ParseOptions;
-use super::body::ParsedBody;
+use super::body::{ExpansionBudget, ParsedBody, attributes_bytes};
 use super::flatten::keep_last_of_each_key;
 use super::level::level_from_text;
 
@@ -29,17 +29,6 @@ const SPAN_ID_BYTES: usize = 8;
 /// Resource attributes that become record fields instead of attributes.
 const SERVICE_NAME_KEY: &str = "service.name";
 const HOST_NAME_KEY: &str = "host.name";
-/// The records made from a request may take about this many times the body's size
-/// (tiny records under many shared attributes legitimately reach ~100×)...
-const EXPANSION_FACTOR: u64 = 256;
-/// ...but always at least this much...
-const MIN_EXPANSION_LIMIT_BYTES: u64 = 16 << 20;
-/// ...and never more than this.
-const MAX_EXPANSION_LIMIT_BYTES: u64 = 1 << 30;
-/// Estimated size of a record before its strings' contents.
-const RECORD_OVERHEAD_BYTES: u64 = size_of::<LogRecord>() as u64;
-/// Estimated size of an attribute before its key and value contents.
-const ATTRIBUTE_OVERHEAD_BYTES: u64 = size_of::<(String, String)>() as u64;
 
 /// A request that fails as a whole; nothing of it is kept.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +73,7 @@ pub fn parse_otlp_protobuf(body: &[u8], _opts: &ParseOptions) -> Result<ParsedBo
         for scope_logs in resource_logs.scope_logs {
             let scope_logs = wire::ScopeLogs::decode(scope_logs.as_slice())?;
             let scope = scope_attributes(scope_logs.scope.unwrap_or_default());
-            let shared_bytes = resource_bytes + estimated_bytes(&scope);
+            let shared_bytes = resource_bytes + attributes_bytes(&scope);
             mapper.charge(shared_bytes, scope_logs.log_records.len())?;
             let shared = resource.with_scope(scope);
             for record in scope_logs.log_records {
@@ -112,7 +101,7 @@ pub fn parse_otlp_json(body: &[u8], _opts: &ParseOptions) -> Result<ParsedBody, 
         let resource_bytes = resource.estimated_bytes();
         for scope_logs in resource_logs.scope_logs {
             let scope = scope_attributes(scope_logs.scope.unwrap_or_default().into());
-            let shared_bytes = resource_bytes + estimated_bytes(&scope);
+            let shared_bytes = resource_bytes + attributes_bytes(&scope);
             mapper.charge(shared_bytes, scope_logs.log_records.len())?;
             let shared = resource.with_scope(scope);
             for record in scope_logs.log_records {
@@ -153,9 +142,7 @@ pub fn response_json(rejected: u64, error_message: &str) -> serde_json::Value {
 struct RecordMapper {
     parsed: ParsedBody,
     next_index: u64,
-    /// Estimated bytes of the records accepted for mapping so far.
-    expanded_bytes: u64,
-    limit_bytes: u64,
+    budget: ExpansionBudget,
 }
 
 impl RecordMapper {
@@ -163,10 +150,7 @@ impl RecordMapper {
         RecordMapper {
             parsed: ParsedBody::default(),
             next_index: 0,
-            expanded_bytes: 0,
-            limit_bytes: (body_len as u64)
-                .saturating_mul(EXPANSION_FACTOR)
-                .clamp(MIN_EXPANSION_LIMIT_BYTES, MAX_EXPANSION_LIMIT_BYTES),
+            budget: ExpansionBudget::for_body(body_len),
         }
     }
 
@@ -174,18 +158,12 @@ impl RecordMapper {
     /// against the size limit before any copy is made. An empty scope counts as one record: the
     /// shared fields are still copied once for it.
     fn charge(&mut self, shared_bytes: u64, records: usize) -> Result<(), OtlpError> {
-        let per_record = RECORD_OVERHEAD_BYTES.saturating_add(shared_bytes);
-        let copies = records.max(1) as u64;
-        self.expanded_bytes = self
-            .expanded_bytes
-            .saturating_add(per_record.saturating_mul(copies));
-        if self.expanded_bytes > self.limit_bytes {
-            return Err(OtlpError::ExpandsTooMuch {
-                estimated_bytes: self.expanded_bytes,
-                limit_bytes: self.limit_bytes,
-            });
-        }
-        Ok(())
+        self.budget
+            .charge(shared_bytes, records.max(1) as u64)
+            .map_err(|over| OtlpError::ExpandsTooMuch {
+                estimated_bytes: over.estimated_bytes,
+                limit_bytes: over.limit_bytes,
+            })
     }
 
     fn map(&mut self, shared: &SharedFields, record: Result<wire::LogRecord, String>) {
@@ -227,7 +205,7 @@ impl SharedFields {
     /// Estimated bytes of one copy of these fields.
     fn estimated_bytes(&self) -> u64 {
         let field_bytes = |field: &Option<String>| field.as_ref().map_or(0, |s| s.len() as u64);
-        field_bytes(&self.service) + field_bytes(&self.host) + estimated_bytes(&self.attributes)
+        field_bytes(&self.service) + field_bytes(&self.host) + attributes_bytes(&self.attributes)
     }
 
     /// These resource fields with the `scope.*` attributes of one scope added.
@@ -249,14 +227,6 @@ fn scope_attributes(scope: wire::InstrumentationScope) -> Vec<(String, String)> 
     }
     push_attributes(&mut attributes, "scope.", scope.attributes);
     attributes
-}
-
-/// Estimated bytes of a copy of `attributes`.
-fn estimated_bytes(attributes: &[(String, String)]) -> u64 {
-    attributes
-        .iter()
-        .map(|(key, value)| (key.len() + value.len()) as u64 + ATTRIBUTE_OVERHEAD_BYTES)
-        .sum()
 }
 
 fn map_record(shared: &SharedFields, record: wire::LogRecord) -> Result<LogRecord, String> {
