@@ -20,7 +20,7 @@ use crate::QueryError;
 use crate::hits::PLANNER;
 use crate::pruning::IndexPredicate;
 use crate::search;
-use crate::snapshot::{MemBatch, table_schema};
+use crate::snapshot::table_schema;
 
 /// A compiled search query over the `logs` table (stream column included): the same meaning
 /// as in search, evaluated row by row without an index.
@@ -108,10 +108,9 @@ impl RowFilter {
         !self.index.is_all()
     }
 
-    /// The rows of `batch` (a stream's rows in the log schema) that match, with the `stream`
-    /// column added; `None` when none match.
-    pub fn matching(&self, batch: &MemBatch) -> Result<Option<RecordBatch>, QueryError> {
-        let rows = batch.with_stream();
+    /// The rows of `rows` (in the table schema, `stream` column included, as
+    /// [`MemBatch::with_stream`] makes them) that match; `None` when none match.
+    pub fn matching(&self, rows: &RecordBatch) -> Result<Option<RecordBatch>, QueryError> {
         let mask = self
             .predicate
             .evaluate(&rows)?
@@ -122,13 +121,14 @@ impl RowFilter {
         if mask.true_count() == 0 {
             return Ok(None);
         }
-        Ok(Some(filter_record_batch(&rows, mask)?))
+        Ok(Some(filter_record_batch(rows, mask)?))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::MemBatch;
     use silt_storage::record::LogRecord;
     use silt_storage::schema::batch_from_records;
 
@@ -145,7 +145,7 @@ mod tests {
 
     fn messages(filter: &RowFilter, batch: &MemBatch) -> Vec<String> {
         filter
-            .matching(batch)
+            .matching(&batch.with_stream())
             .unwrap()
             .map(|b| {
                 let column = b

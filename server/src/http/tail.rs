@@ -13,6 +13,7 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use datafusion::arrow::array::RecordBatch;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use silt_engine::IngestReceipt;
@@ -45,7 +46,8 @@ pub struct TailBatch {
     /// The tenant's rows published before this batch: a subscriber that finds a gap knows how
     /// many of its tenant's rows it missed.
     rows_before: u64,
-    batch: OnceLock<MemBatch>,
+    /// The rows in the table schema (`stream` included), shared by every subscriber.
+    batch: OnceLock<RecordBatch>,
     terms: OnceLock<BatchTerms>,
     /// When the rows were acknowledged (and published).
     acked: std::time::Instant,
@@ -53,10 +55,13 @@ pub struct TailBatch {
 
 impl TailBatch {
     /// The rows as an Arrow batch, built by the first subscriber that needs it.
-    fn rows(&self) -> &MemBatch {
-        self.batch.get_or_init(|| MemBatch {
-            stream: self.stream.clone(),
-            batch: batch_from_records(&self.records, self.first_seq, self.observed_ns),
+    fn rows(&self) -> &RecordBatch {
+        self.batch.get_or_init(|| {
+            MemBatch {
+                stream: self.stream.clone(),
+                batch: batch_from_records(&self.records, self.first_seq, self.observed_ns),
+            }
+            .with_stream()
         })
     }
 
