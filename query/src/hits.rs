@@ -22,7 +22,7 @@ use silt_storage::segment::SegmentReader;
 use crate::QueryError;
 use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::{self, STREAM};
-use crate::snapshot::{TableSnapshot, table_schema};
+use crate::snapshot::{SegmentOpener, TableSnapshot, table_schema};
 
 /// Rows a search may scan for its total before reporting a lower bound instead.
 pub const DEFAULT_COUNT_BUDGET_ROWS: u64 = 20_000_000;
@@ -160,10 +160,6 @@ enum Source {
     /// A row of a segment, fetched in full only if it makes the page.
     Segment { segment: usize, row: u64 },
 }
-
-/// A segment with this few candidate blocks is read in full in one pass (a needle costs one
-/// read, not a filter read and a fetch). More, and false-positive blocks would cost all columns.
-const ONE_PASS_MAX_BLOCKS: u64 = 1;
 
 /// `(rank of timestamp, rank of _seq, where)`: see [`SortOrder::rank`].
 type Key = (i64, u64, Source);
@@ -318,12 +314,8 @@ pub async fn search(
     }
     let mark = cursor.map(|c| c.mark).or(snapshot.max_seq);
     let filter = search_filter(&query_expr, request.time, mark);
-    let projected = project(&filter)?;
-    let full_predicate = PLANNER.create_physical_expr(
-        filter.clone(),
-        &DFSchema::try_from(table_schema().as_ref().clone())?,
-    )?;
-    let index = IndexPredicate::from_expr(&query_expr);
+    let projected = Arc::new(project(&filter)?);
+    let index = Arc::new(IndexPredicate::from_expr(&query_expr));
     let mut stats = SearchStats {
         segments_total: snapshot.segments.len(),
         ..Default::default()
@@ -369,11 +361,10 @@ pub async fn search(
     segment_order.sort_by_key(|&i| Reverse(order.segment_ranks(&snapshot.segments[i]).0));
     let mut readers: BTreeMap<usize, SegmentReader> = BTreeMap::new();
     let ctx = ScanContext {
-        snapshot,
+        opener: snapshot.opener.clone(),
         time: request.time,
-        index: &index,
-        projected: &projected,
-        full_predicate: &full_predicate,
+        index,
+        projected: projected.clone(),
     };
     let mut pending = segment_order.into_iter().peekable();
     while pending.peek().is_some() {
@@ -390,7 +381,7 @@ pub async fn search(
                 total_exact = false;
                 continue;
             }
-            wave.push(scan_segment(&ctx, i));
+            wave.push(on_own_task(scan_segment(ctx.clone(), i, entry.clone())));
         }
         for scan in futures::future::try_join_all(wave).await? {
             stats.blocks_total += scan.blocks_total;
@@ -402,16 +393,7 @@ pub async fn search(
             stats.blocks_scanned += scan.blocks_scanned;
             stats.rows_scanned += scan.rows_scanned;
             total += scan.total;
-            let base = held.len();
-            held.extend(scan.held);
             for (ts, seq, source) in scan.matches {
-                let source = match source {
-                    Source::Held { batch, row } => Source::Held {
-                        batch: base + batch,
-                        row,
-                    },
-                    other => other,
-                };
                 top.offer(ts, seq, source);
             }
             readers.insert(scan.segment, scan.reader);
@@ -432,25 +414,28 @@ pub async fn search(
                 .push(row);
         }
     }
-    for (segment, (first_batch, rows)) in fetched.iter_mut() {
-        let reader = &readers[segment];
-        let blocks: RoaringBitmap = rows
-            .iter()
-            .map(|&r| (r / u64::from(reader.directory().block_rows)) as u32)
-            .collect();
-        let batches = reader.read(None, Some(&blocks)).await?;
-        let stream = &snapshot.segments[*segment].stream;
-        let merged = datafusion::arrow::compute::concat_batches(
-            &silt_storage::schema::log_schema(),
-            &batches,
-        )?;
+    let reads = fetched.iter_mut().map(|(segment, (_, rows))| {
+        rows.sort_unstable();
+        rows.dedup();
+        let reader = readers[segment].clone();
+        let rows = rows.clone();
+        on_own_task(async move {
+            let batches = reader.read_rows(&rows).await?;
+            let merged = datafusion::arrow::compute::concat_batches(
+                &silt_storage::schema::log_schema(),
+                &batches,
+            )?;
+            if merged.num_rows() != rows.len() {
+                return Err(QueryError::Internal("hit rows not re-read".into()));
+            }
+            Ok(merged)
+        })
+    });
+    let merged = futures::future::try_join_all(reads).await?;
+    for ((segment, (first_batch, _)), merged) in fetched.iter_mut().zip(merged) {
         *first_batch = sources.len();
+        let stream = &snapshot.segments[*segment].stream;
         sources.push(add_stream(merged, stream, &table_schema())?);
-        // Keep the row ids read, to map segment rows to positions.
-        *rows = block_row_ranges(reader, Some(&blocks))
-            .into_iter()
-            .flatten()
-            .collect();
     }
     for &(_, _, source) in &keys {
         match source {
@@ -498,12 +483,27 @@ pub async fn search(
 /// Segments scanned at once: the machines Silt runs on have few cores, and each scan decodes.
 const SEGMENT_PARALLELISM: usize = 2;
 
-struct ScanContext<'a> {
-    snapshot: &'a TableSnapshot,
+/// Runs `work` on a task of its own when a Tokio runtime is there, so segments decode on
+/// several cores (futures joined in one task would take turns on one); inline otherwise.
+async fn on_own_task<T: Send + 'static>(
+    work: impl Future<Output = Result<T, QueryError>> + Send + 'static,
+) -> Result<T, QueryError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime
+            .spawn(work)
+            .await
+            .map_err(|e| QueryError::Internal(format!("segment scan task failed: {e}")))?,
+        Err(_) => work.await,
+    }
+}
+
+/// What every segment scan of one search shares.
+#[derive(Clone)]
+struct ScanContext {
+    opener: Arc<dyn SegmentOpener>,
     time: TimeRange,
-    index: &'a IndexPredicate,
-    projected: &'a Projected,
-    full_predicate: &'a Arc<dyn PhysicalExpr>,
+    index: Arc<IndexPredicate>,
+    projected: Arc<Projected>,
 }
 
 /// What one segment's scan found: candidate hits (rows matching the filter) and its costs.
@@ -515,13 +515,16 @@ struct SegmentScan {
     rows_scanned: u64,
     total: u64,
     matches: Vec<Key>,
-    held: Vec<RecordBatch>,
 }
 
-/// Reads a segment's candidate blocks (index ∩ time) and filters them.
-async fn scan_segment(ctx: &ScanContext<'_>, i: usize) -> Result<SegmentScan, QueryError> {
-    let entry = &ctx.snapshot.segments[i];
-    let reader = ctx.snapshot.opener.open(entry).await?.for_query();
+/// Reads the filter columns of a segment's candidate blocks (index ∩ time) and filters them;
+/// the hits that make the page are fetched in full afterwards.
+async fn scan_segment(
+    ctx: ScanContext,
+    i: usize,
+    entry: SegmentEntry,
+) -> Result<SegmentScan, QueryError> {
+    let reader = ctx.opener.open(&entry).await?.for_query();
     let posting_blocks = u64::from(reader.directory().posting_blocks());
     let mut scan = SegmentScan {
         segment: i,
@@ -531,17 +534,13 @@ async fn scan_segment(ctx: &ScanContext<'_>, i: usize) -> Result<SegmentScan, Qu
         rows_scanned: 0,
         total: 0,
         matches: Vec::new(),
-        held: Vec::new(),
     };
     let reader = &scan.reader;
-    let blocks = candidate_blocks(reader, ctx.index, ctx.time).await?;
+    let blocks = candidate_blocks(reader, &ctx.index, ctx.time).await?;
     if blocks.as_ref().is_some_and(RoaringBitmap::is_empty) {
         return Ok(scan);
     }
     scan.blocks_scanned = blocks.as_ref().map_or(posting_blocks, RoaringBitmap::len);
-    let one_pass = blocks
-        .as_ref()
-        .is_some_and(|b| b.len() <= ONE_PASS_MAX_BLOCKS);
     let columns: Vec<&str> = ctx
         .projected
         .file_columns
@@ -549,31 +548,12 @@ async fn scan_segment(ctx: &ScanContext<'_>, i: usize) -> Result<SegmentScan, Qu
         .map(String::as_str)
         .collect();
     let batches = reader
-        .read((!one_pass).then_some(columns.as_slice()), blocks.as_ref())
+        .read(Some(columns.as_slice()), blocks.as_ref())
         .await?;
     let ranges = block_row_ranges(reader, blocks.as_ref());
     let mut rows = ranges.iter().flat_map(|r| r.clone());
     for batch in batches {
         scan.rows_scanned += batch.num_rows() as u64;
-        if one_pass {
-            let batch = add_stream(batch, &entry.stream, &table_schema())?;
-            let matches = evaluate(ctx.full_predicate, &batch)?;
-            scan.total += matches.len() as u64;
-            if matches.is_empty() {
-                continue;
-            }
-            let (ts, seq) = key_columns(&batch);
-            let index = scan.held.len();
-            scan.matches.extend(matches.into_iter().map(|row| {
-                (
-                    ts.value(row),
-                    seq.value(row),
-                    Source::Held { batch: index, row },
-                )
-            }));
-            scan.held.push(batch);
-            continue;
-        }
         let batch = if ctx.projected.has_stream {
             add_stream(batch, &entry.stream, &ctx.projected.schema)?
         } else {

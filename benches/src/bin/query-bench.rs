@@ -4,7 +4,8 @@
 //!
 //! `cargo build --release --workspace --bins && target/release/query-bench [LINES] [--keep DIR]`
 //! The `silt` binary is `$SILT_BIN` or `target/release/silt`. With `--keep DIR` an existing
-//! ingested corpus there is reused.
+//! ingested corpus there is reused. `SILT_BENCH_ONLY=text` runs only the queries whose name
+//! contains it; `SILT_BENCH_STATS=1` prints each search's `SearchStats` (blocks, rows, bytes).
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -36,6 +37,9 @@ fn run(rt: &tokio::runtime::Runtime, engine: &Engine, job: &Job) -> (f64, u64, u
             let result = rt
                 .block_on(engine.search(DEFAULT_TENANT, r))
                 .expect("search");
+            if std::env::var_os("SILT_BENCH_STATS").is_some() {
+                eprintln!("{:?}", result.stats);
+            }
             (result.total, result.stats.bytes_read)
         }
         Job::Aggregate(r) => {

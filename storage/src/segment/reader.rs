@@ -511,11 +511,74 @@ impl SegmentReader {
         )
     }
 
+    /// Row groups and the selection over their rows that picks exactly `rows` (segment row
+    /// numbers, increasing, each below the segment's row count).
+    pub fn rows_selection(&self, rows: &[u64]) -> (Vec<usize>, RowSelection) {
+        let mut row_groups = Vec::new();
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        let (mut rg_start, mut offset) = (0u64, 0usize);
+        let mut next = rows.iter().copied().peekable();
+        for rg in 0..self.metadata.num_row_groups() {
+            let rg_rows = self.metadata.row_group(rg).num_rows() as u64;
+            let rg_end = rg_start + rg_rows;
+            let mut any = false;
+            while let Some(row) = next.next_if(|&r| r < rg_end) {
+                if row < rg_start {
+                    continue; // out of order: already passed
+                }
+                any = true;
+                let at = offset + (row - rg_start) as usize;
+                match ranges.last_mut() {
+                    Some(last) if last.end == at => last.end = at + 1,
+                    Some(last) if last.end > at => {}
+                    _ => ranges.push(at..at + 1),
+                }
+            }
+            // Row groups without a selected row are not read and take no place in the selection.
+            if any {
+                row_groups.push(rg);
+                offset += rg_rows as usize;
+            }
+            rg_start = rg_end;
+        }
+        (
+            row_groups,
+            RowSelection::from_consecutive_ranges(ranges.into_iter(), offset),
+        )
+    }
+
+    /// Reads exactly `rows` (segment row numbers, increasing), all columns: the pages holding
+    /// them are fetched and decompressed, but only the selected values are decoded.
+    pub async fn read_rows(&self, rows: &[u64]) -> Result<Vec<RecordBatch>> {
+        let (row_groups, selection) = self.rows_selection(rows);
+        if row_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read_selection(None, Some((row_groups, selection)))
+            .await
+    }
+
     /// Reads rows: all of them, or only those in posting `blocks`; `columns` projects by name.
     pub async fn read(
         &self,
         columns: Option<&[&str]>,
         blocks: Option<&RoaringBitmap>,
+    ) -> Result<Vec<RecordBatch>> {
+        let selection = blocks.map(|b| self.row_selection(b));
+        if selection
+            .as_ref()
+            .is_some_and(|(row_groups, _)| row_groups.is_empty())
+        {
+            return Ok(Vec::new());
+        }
+        self.read_selection(columns, selection).await
+    }
+
+    /// Reads the projected `columns` of the selected rows of some row groups, or of every row.
+    async fn read_selection(
+        &self,
+        columns: Option<&[&str]>,
+        selection: Option<(Vec<usize>, RowSelection)>,
     ) -> Result<Vec<RecordBatch>> {
         let location = self.location().to_string();
         let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
@@ -527,11 +590,7 @@ impl SegmentReader {
             let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
             builder = builder.with_projection(mask);
         }
-        if let Some(blocks) = blocks {
-            let (row_groups, selection) = self.row_selection(blocks);
-            if row_groups.is_empty() {
-                return Ok(Vec::new());
-            }
+        if let Some((row_groups, selection)) = selection {
             builder = builder
                 .with_row_groups(row_groups)
                 .with_row_selection(selection);

@@ -8,6 +8,7 @@ use arrow::compute::concat_batches;
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
 use roaring::RoaringBitmap;
 use silt_storage::index::Term;
 use silt_storage::record::LogRecord;
@@ -291,6 +292,56 @@ fn row_selection_reads_exactly_the_blocks_of_a_term() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn read_rows_returns_exactly_the_rows_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = records(11, 5000);
+    let written = write_segment(dir.path(), &records, small_options());
+    let rt = runtime();
+    let reader = rt
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
+    assert!(
+        reader.metadata().num_row_groups() > 2,
+        "rows span row groups"
+    );
+    let sorted = read_all(&reader);
+    let n = sorted.num_rows() as u64;
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+    let cases: Vec<Vec<u64>> = vec![
+        vec![0],
+        vec![n - 1],
+        (0..n).collect(),
+        // Neighbours (one range), both sides of every row-group boundary, and random rows.
+        vec![10, 11, 12, 13],
+        {
+            let mut rows = Vec::new();
+            let mut start = 0u64;
+            for rg in 0..reader.metadata().num_row_groups() {
+                start += reader.metadata().row_group(rg).num_rows() as u64;
+                if start < n {
+                    rows.extend([start - 1, start]);
+                }
+            }
+            rows
+        },
+        {
+            let mut rows: Vec<u64> = (0..40).map(|_| rng.random_range(0..n)).collect();
+            rows.sort_unstable();
+            rows.dedup();
+            rows
+        },
+    ];
+    for rows in cases {
+        let batches = rt.block_on(reader.read_rows(&rows)).unwrap();
+        let got = concat_batches(&log_schema(), &batches).unwrap();
+        let indices = arrow::array::UInt64Array::from(rows.clone());
+        let want = arrow::compute::take_record_batch(&sorted, &indices).unwrap();
+        assert_eq!(got, want, "rows {rows:?}");
+    }
+    assert!(rt.block_on(reader.read_rows(&[])).unwrap().is_empty());
 }
 
 #[test]
