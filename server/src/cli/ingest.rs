@@ -19,7 +19,7 @@ use super::DataDirArgs;
 /// Bytes read from an input at a time.
 const READ_CHUNK_BYTES: usize = 8 << 20;
 /// Rows per engine request (one WAL record each).
-const REQUEST_ROWS: usize = 32 * 1024;
+const REQUEST_ROWS: usize = 16 * 1024;
 /// Rejected lines printed to stderr; the rest are counted (and all go to `--errors`).
 const MAX_PRINTED_ERRORS: u64 = 10;
 
@@ -98,7 +98,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
 
     let progress = progress_bar(total_bytes);
     let started = Instant::now();
-    let (tx, rx) = mpsc::sync_channel::<anyhow::Result<Message>>(4);
+    let (tx, rx) = mpsc::sync_channel::<anyhow::Result<Message>>(2);
     let files = args.files.clone();
     let (format, multiline) = (args.format, args.multiline);
     let reader = std::thread::Builder::new()

@@ -133,9 +133,13 @@ impl SegmentWriter {
                 "segment {location}: no rows to write"
             )));
         }
-        let sorted = sort_batches(&self.batches)
+        let order = sort_order(&self.batches)
             .map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
-        drop(self.batches);
+        let batches: Vec<&RecordBatch> = self.batches.iter().collect();
+        let rows = SortedRows {
+            batches: &batches,
+            order: &order,
+        };
 
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).at(&dir.to_path_buf(), "create directory")?;
@@ -143,8 +147,8 @@ impl SegmentWriter {
         let temp = temp_path_for(&self.path);
         let result = std::thread::scope(|scope| {
             // The index is built on a second thread while Parquet encodes the same rows.
-            let index = scope.spawn(|| build_index(&sorted, self.options.block_rows));
-            write_file(&temp, &sorted, &self.labels, &self.options, index)
+            let index = scope.spawn(|| build_index(rows, self.options.block_rows));
+            write_file(&temp, rows, &self.labels, &self.options, index)
         });
         let (blake3, bytes, index_offset, index, page_index_crc32c) = match result {
             Ok(v) => v,
@@ -156,19 +160,27 @@ impl SegmentWriter {
         std::fs::rename(&temp, &self.path).at(&self.path, "rename segment into place")?;
         fsync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
 
-        let ts = sorted.column(0).as_primitive::<TimestampNanosecondType>();
-        let seq = sorted
-            .column_by_name(schema::SEQ)
-            .expect("log schema")
-            .as_primitive::<UInt64Type>();
+        let timestamp = |&(batch, row): &(usize, usize)| {
+            batches[batch]
+                .column(0)
+                .as_primitive::<TimestampNanosecondType>()
+                .value(row)
+        };
+        let seqs = || {
+            batches.iter().map(|b| {
+                b.column_by_name(schema::SEQ)
+                    .expect("log schema")
+                    .as_primitive::<UInt64Type>()
+            })
+        };
         Ok(WrittenSegment {
             path: self.path,
-            rows: sorted.num_rows() as u64,
+            rows: order.len() as u64,
             bytes,
-            min_timestamp: ts.value(0),
-            max_timestamp: ts.value(ts.len() - 1),
-            min_seq: arrow::compute::min(seq).unwrap_or(0),
-            max_seq: arrow::compute::max(seq).unwrap_or(0),
+            min_timestamp: timestamp(order.first().expect("rows")),
+            max_timestamp: timestamp(order.last().expect("rows")),
+            min_seq: seqs().filter_map(arrow::compute::min).min().unwrap_or(0),
+            max_seq: seqs().filter_map(arrow::compute::max).max().unwrap_or(0),
             blake3,
             page_index_crc32c,
             index_offset,
@@ -177,12 +189,17 @@ impl SegmentWriter {
     }
 }
 
-/// Sorts the rows of several batches by `(timestamp, _seq)` into one batch, copying each row
-/// once (only the two sort keys are concatenated).
-fn sort_batches(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::ArrowError> {
-    if batches.len() == 1 {
-        return sort_by_time_and_seq(&batches[0]);
-    }
+/// Rows of several batches in `(timestamp, _seq)` order, as `(batch, row)` pairs: the index
+/// reads them in place, and Parquet gets them copied one row group at a time, so a flush holds
+/// one row group's copy rather than a sorted copy of the whole segment.
+#[derive(Clone, Copy)]
+struct SortedRows<'a> {
+    batches: &'a [&'a RecordBatch],
+    order: &'a [(usize, usize)],
+}
+
+/// The `(timestamp, _seq)` order of the rows of `batches` (only the two sort keys are copied).
+fn sort_order(batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>, arrow::error::ArrowError> {
     let keys: Vec<RecordBatch> = batches
         .iter()
         .map(|b| b.project(&[0, b.schema().index_of(schema::SEQ).expect("log schema")]))
@@ -207,7 +224,7 @@ fn sort_batches(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::Ar
         starts.push(total);
         total += b.num_rows();
     }
-    let pairs: Vec<(usize, usize)> = order
+    Ok(order
         .values()
         .iter()
         .map(|&i| {
@@ -215,9 +232,7 @@ fn sort_batches(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::Ar
             let batch = starts.partition_point(|&s| s <= i) - 1;
             (batch, i - starts[batch])
         })
-        .collect();
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    arrow::compute::interleave_record_batch(&refs, &pairs)
+        .collect())
 }
 
 /// Sorts rows by `(timestamp, _seq)`.
@@ -246,43 +261,68 @@ pub fn sort_by_time_and_seq(batch: &RecordBatch) -> Result<RecordBatch, arrow::e
     take_record_batch(batch, &indices)
 }
 
-fn build_index(batch: &RecordBatch, block_rows: u32) -> TermIndexBuilder {
-    let mut builder = TermIndexBuilder::new(block_rows);
-    let col = |name: &str| {
-        batch
-            .column_by_name(name)
+/// The columns of one batch the index reads.
+struct IndexedColumns<'a> {
+    message: &'a arrow::array::StringArray,
+    keywords: Vec<(&'static str, &'a arrow::array::StringArray)>,
+    attributes: &'a arrow::array::MapArray,
+    keys: &'a arrow::array::StringArray,
+    values: &'a arrow::array::StringArray,
+}
+
+impl<'a> IndexedColumns<'a> {
+    fn of(batch: &'a RecordBatch) -> Self {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .expect("log schema")
+                .as_string::<i32>()
+        };
+        let attributes = batch
+            .column_by_name(schema::ATTRIBUTES)
             .expect("log schema")
-            .as_string::<i32>()
-    };
-    let message = col(schema::MESSAGE);
-    let keyword_columns: Vec<_> = schema::KEYWORD_COLUMNS
-        .iter()
-        .map(|name| (*name, col(name)))
-        .collect();
-    let attributes = batch
-        .column_by_name(schema::ATTRIBUTES)
-        .expect("log schema")
-        .as_map();
-    let keys = attributes.keys().as_string::<i32>();
-    let values = attributes.values().as_string::<i32>();
-    let offsets = attributes.value_offsets();
-    let mut keywords: Vec<(&str, Option<&str>)> = Vec::with_capacity(keyword_columns.len());
-    for row in 0..batch.num_rows() {
+            .as_map();
+        Self {
+            message: col(schema::MESSAGE),
+            keywords: schema::KEYWORD_COLUMNS
+                .iter()
+                .map(|name| (*name, col(name)))
+                .collect(),
+            attributes,
+            keys: attributes.keys().as_string::<i32>(),
+            values: attributes.values().as_string::<i32>(),
+        }
+    }
+}
+
+fn build_index(rows: SortedRows<'_>, block_rows: u32) -> TermIndexBuilder {
+    let mut builder = TermIndexBuilder::new(block_rows);
+    let columns: Vec<IndexedColumns<'_>> =
+        rows.batches.iter().map(|b| IndexedColumns::of(b)).collect();
+    let mut keywords: Vec<(&str, Option<&str>)> = Vec::with_capacity(schema::KEYWORD_COLUMNS.len());
+    for &(batch, row) in rows.order {
+        let c = &columns[batch];
         keywords.clear();
         keywords.extend(
-            keyword_columns
+            c.keywords
                 .iter()
                 .map(|(name, array)| (*name, array.is_valid(row).then(|| array.value(row)))),
         );
-        let range = if attributes.is_valid(row) {
+        let range = if c.attributes.is_valid(row) {
+            let offsets = c.attributes.value_offsets();
             offsets[row] as usize..offsets[row + 1] as usize
         } else {
             0..0
         };
         builder.add_row(
-            message.value(row),
+            c.message.value(row),
             &keywords,
-            range.map(|i| (keys.value(i), values.is_valid(i).then(|| values.value(i)))),
+            range.map(|i| {
+                (
+                    c.keys.value(i),
+                    c.values.is_valid(i).then(|| c.values.value(i)),
+                )
+            }),
         );
     }
     builder
@@ -335,7 +375,7 @@ fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> 
 /// Writes rows + index to `temp` and fsyncs it. Returns (blake3, file bytes, index offset, stats).
 fn write_file(
     temp: &Path,
-    batch: &RecordBatch,
+    rows: SortedRows<'_>,
     labels: &SegmentLabels,
     options: &SegmentWriterOptions,
     index: std::thread::ScopedJoinHandle<'_, TermIndexBuilder>,
@@ -354,7 +394,11 @@ fn write_file(
     let props = writer_properties(labels, options);
     let parquet_err = |e| StorageError::write_failed(location.clone(), e);
     let mut writer = ArrowWriter::try_new(sink, log_schema(), Some(props)).map_err(parquet_err)?;
-    writer.write(batch).map_err(parquet_err)?;
+    for chunk in rows.order.chunks(options.row_group_rows.max(1)) {
+        let batch = arrow::compute::interleave_record_batch(rows.batches, chunk)
+            .map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
+        writer.write(&batch).map_err(parquet_err)?;
+    }
     writer.flush().map_err(parquet_err)?;
     // Push every row-group byte through to the sink so its stripe checksums cover them all.
     writer.sync().at(&temp_buf, "write")?;

@@ -97,7 +97,8 @@ pub fn labels() -> SegmentLabels {
     }
 }
 
-/// Writes `records` as one segment under `dir` with `options`.
+/// Writes `records` as one segment under `dir` with `options`, pushed as up to three batches
+/// (the last first), so the writer merges batches out of order as a memtable flush does.
 pub fn write_segment(
     dir: &Path,
     records: &[LogRecord],
@@ -106,7 +107,16 @@ pub fn write_segment(
     let path =
         DataDir::new(dir).segment_path("acme", "default", "2023-11-14T22", SegmentId::generate(1));
     let mut writer = SegmentWriter::new(path, labels(), options);
-    writer.push(batch(records)).unwrap();
+    let all = batch(records);
+    let cut = [
+        0,
+        all.num_rows() / 3,
+        all.num_rows() * 2 / 3,
+        all.num_rows(),
+    ];
+    for part in cut.windows(2).rev() {
+        writer.push(all.slice(part[0], part[1] - part[0])).unwrap();
+    }
     writer.finish().unwrap()
 }
 
