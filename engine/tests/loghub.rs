@@ -24,11 +24,7 @@ fn loghub_dir() -> PathBuf {
 }
 
 fn opts() -> ParseOptions {
-    ParseOptions {
-        default_offset_secs: 0,
-        now_ns: NOW_2024_12_31_NS,
-        multiline: false,
-    }
+    ParseOptions::utc_at(NOW_2024_12_31_NS)
 }
 
 /// One sample: the parsed records, and the CSV rows as column name → value.

@@ -11,7 +11,7 @@ use silt_parse::bulk::parse_bulk;
 const NOW_NS: i64 = 1_718_452_800_000_000_000;
 
 fuzz_target!(|data: &[u8]| {
-    let opts = ParseOptions { default_offset_secs: 0, now_ns: NOW_NS, multiline: false };
+    let opts = ParseOptions::utc_at(NOW_NS);
     let lines = data.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).count();
     for default_index in [None, Some("logs")] {
         let items = parse_bulk(data, default_index, &opts);

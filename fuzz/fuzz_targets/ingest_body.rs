@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         ),
         None => return,
     };
-    let opts = ParseOptions { default_offset_secs: 0, now_ns: NOW_NS, multiline: false };
+    let opts = ParseOptions::utc_at(NOW_NS);
     match parse_body(body, kind, &opts) {
         Ok(parsed) => {
             assert!(parsed.rejections.len() <= MAX_LISTED_REJECTIONS);

@@ -55,7 +55,7 @@ fn check(parsed: &ParsedBody) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let opts = ParseOptions { default_offset_secs: 0, now_ns: NOW_NS, multiline: false };
+    let opts = ParseOptions::utc_at(NOW_NS);
     match parse_loki_protobuf(&snappy_literal_block(data), MAX_DECODED_BYTES, &opts) {
         Ok(parsed) => check(&parsed),
         Err(LokiError::Snappy(e)) => panic!("a valid snappy block was refused: {e}"),

@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         Some((&first, rest)) => (usize::from(first % 64) + 1, rest),
         None => (1, data),
     };
-    let opts = ParseOptions { default_offset_secs: 0, now_ns: NOW_NS, multiline: false };
+    let opts = ParseOptions::utc_at(NOW_NS);
     if let Ok(record) = parse_ndjson_line(input, &opts) {
         let mut keys: Vec<&str> = record.attributes.iter().map(|(key, _)| key.as_str()).collect();
         let count = keys.len();

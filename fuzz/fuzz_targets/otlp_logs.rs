@@ -41,7 +41,7 @@ fn check(parsed: &ParsedBody) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let opts = ParseOptions { default_offset_secs: 0, now_ns: NOW_NS, multiline: false };
+    let opts = ParseOptions::utc_at(NOW_NS);
     if let Ok(parsed) = parse_otlp_protobuf(data, &opts) {
         check(&parsed);
     }

@@ -51,11 +51,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let chunk_bytes = usize::from(control % 32) + 1;
     let max_frame_bytes = MAX_FRAME_BYTES[usize::from(control >> 6)];
-    let opts = ParseOptions {
-        default_offset_secs: 0,
-        now_ns: NOW_NS,
-        multiline: false,
-    };
+    let opts = ParseOptions::utc_at(NOW_NS);
     check_message(input, &opts);
     let whole = frames(input, input.len(), max_frame_bytes);
     let chunked = frames(input, chunk_bytes, max_frame_bytes);

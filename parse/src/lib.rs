@@ -42,6 +42,14 @@ impl Default for ParseOptions {
             .map_or(0, |elapsed| {
                 i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
             });
+        ParseOptions::utc_at(now_ns)
+    }
+}
+
+impl ParseOptions {
+    /// UTC, now = `now_ns`, one record per line: a fixed clock, for parses that must come out
+    /// the same every time (tests, fuzzing).
+    pub fn utc_at(now_ns: i64) -> Self {
         ParseOptions {
             default_offset_secs: 0,
             now_ns,

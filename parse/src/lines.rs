@@ -149,9 +149,8 @@ mod tests {
 
     fn opts(multiline: bool) -> ParseOptions {
         ParseOptions {
-            default_offset_secs: 0,
-            now_ns: 1_718_452_800_000_000_000,
             multiline,
+            ..ParseOptions::utc_at(1_718_452_800_000_000_000)
         }
     }
 

@@ -1026,11 +1026,7 @@ mod tests {
     use super::*;
 
     fn opts() -> ParseOptions {
-        ParseOptions {
-            default_offset_secs: 0,
-            now_ns: 1_718_452_800_000_000_000,
-            multiline: false,
-        }
+        ParseOptions::utc_at(1_718_452_800_000_000_000)
     }
 
     fn string(s: &str) -> Option<wire::AnyValue> {

@@ -781,11 +781,7 @@ mod tests {
     const NOW_NS: i64 = 1_795_348_800_000_000_000;
 
     fn opts() -> ParseOptions {
-        ParseOptions {
-            default_offset_secs: 0,
-            now_ns: NOW_NS,
-            multiline: false,
-        }
+        ParseOptions::utc_at(NOW_NS)
     }
 
     fn parse(msg: &str) -> LogRecord {

@@ -45,11 +45,7 @@ mod tests {
     const NOW_NS: i64 = 1_718_452_800_000_000_000;
 
     fn opts() -> ParseOptions {
-        ParseOptions {
-            default_offset_secs: 0,
-            now_ns: NOW_NS,
-            multiline: false,
-        }
+        ParseOptions::utc_at(NOW_NS)
     }
 
     fn ns(rfc3339: &str) -> i64 {

@@ -541,11 +541,7 @@ mod tests {
     const NS: i64 = 1_704_164_645_000_000_000;
 
     fn opts() -> ParseOptions {
-        ParseOptions {
-            default_offset_secs: 0,
-            now_ns: NS,
-            multiline: false,
-        }
+        ParseOptions::utc_at(NS)
     }
 
     #[test]
