@@ -51,7 +51,7 @@ const ATTRIBUTE_OVERHEAD_BYTES: u64 = size_of::<(String, String)>() as u64;
 /// resource attributes, Loki stream labels) are copied into every record: a small body must not
 /// expand into gigabytes. Charged before any copy is made.
 #[derive(Debug)]
-pub(crate) struct ExpansionBudget {
+struct ExpansionBudget {
     spent_bytes: u64,
     limit_bytes: u64,
 }
@@ -65,7 +65,7 @@ pub(crate) struct OverBudget {
 
 impl ExpansionBudget {
     /// 256 × the body's size, within 16 MiB..=1 GiB.
-    pub(crate) fn for_body(body_len: usize) -> Self {
+    fn for_body(body_len: usize) -> Self {
         ExpansionBudget {
             spent_bytes: 0,
             limit_bytes: (body_len as u64)
@@ -75,7 +75,7 @@ impl ExpansionBudget {
     }
 
     /// Counts `records` records, each carrying a copy of `shared_bytes` of shared fields.
-    pub(crate) fn charge(&mut self, shared_bytes: u64, records: u64) -> Result<(), OverBudget> {
+    fn charge(&mut self, shared_bytes: u64, records: u64) -> Result<(), OverBudget> {
         let per_record = RECORD_OVERHEAD_BYTES.saturating_add(shared_bytes);
         self.spent_bytes = self
             .spent_bytes
@@ -87,6 +87,45 @@ impl ExpansionBudget {
             });
         }
         Ok(())
+    }
+}
+
+/// The records of a body whose shared fields (OTLP resource and scope, Loki stream labels) are
+/// copied into every record: numbers the events across the whole body, keeps the records and
+/// the rejections, and charges the copies to the body's [`ExpansionBudget`].
+#[derive(Debug)]
+pub(crate) struct ExpandingBody {
+    parsed: ParsedBody,
+    next_index: u64,
+    budget: ExpansionBudget,
+}
+
+impl ExpandingBody {
+    pub(crate) fn for_body(body_len: usize) -> Self {
+        ExpandingBody {
+            parsed: ParsedBody::default(),
+            next_index: 0,
+            budget: ExpansionBudget::for_body(body_len),
+        }
+    }
+
+    /// See [`ExpansionBudget::charge`]; called before the records are mapped.
+    pub(crate) fn charge(&mut self, shared_bytes: u64, records: u64) -> Result<(), OverBudget> {
+        self.budget.charge(shared_bytes, records)
+    }
+
+    /// The next event of the body: kept, or rejected under its index.
+    pub(crate) fn push(&mut self, record: Result<LogRecord, String>) {
+        let index = self.next_index;
+        self.next_index += 1;
+        match record {
+            Ok(record) => self.parsed.records.push(record),
+            Err(reason) => self.parsed.reject(index, reason),
+        }
+    }
+
+    pub(crate) fn finish(self) -> ParsedBody {
+        self.parsed
     }
 }
 

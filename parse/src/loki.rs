@@ -20,7 +20,7 @@ use prost::Message as _;
 use silt_storage::record::LogRecord;
 
 use super::ParseOptions;
-use super::body::{ExpansionBudget, ParsedBody, attributes_bytes};
+use super::body::{ExpandingBody, ParsedBody, attributes_bytes};
 use super::calendar::NANOS_PER_SEC;
 use super::flatten::keep_last_of_each_key;
 use super::level::level_from_text;
@@ -109,7 +109,7 @@ pub fn parse_loki_protobuf(
             mapper.map(&labels, entry);
         }
     }
-    Ok(mapper.parsed)
+    Ok(mapper.body.finish())
 }
 
 /// Parses the JSON form (`Content-Type: application/json`):
@@ -130,7 +130,7 @@ pub fn parse_loki_json(body: &[u8], _opts: &ParseOptions) -> Result<ParsedBody, 
             mapper.map(&labels, json::entry(entry));
         }
     }
-    Ok(mapper.parsed)
+    Ok(mapper.body.finish())
 }
 
 /// One entry before mapping.
@@ -179,17 +179,13 @@ fn timestamp_nanos(timestamp: wire::Timestamp) -> Result<i64, String> {
 
 /// Turns entries into [`LogRecord`]s, numbering them across the whole request.
 struct EntryMapper {
-    parsed: ParsedBody,
-    next_index: u64,
-    budget: ExpansionBudget,
+    body: ExpandingBody,
 }
 
 impl EntryMapper {
     fn for_body(body_len: usize) -> Self {
         EntryMapper {
-            parsed: ParsedBody::default(),
-            next_index: 0,
-            budget: ExpansionBudget::for_body(body_len),
+            body: ExpandingBody::for_body(body_len),
         }
     }
 
@@ -202,7 +198,7 @@ impl EntryMapper {
         let label_bytes = labels
             .as_deref()
             .map_or(0, |labels| attributes_bytes(labels));
-        self.budget
+        self.body
             .charge(label_bytes, entries as u64)
             .map_err(|over| LokiError::ExpandsTooMuch {
                 estimated_bytes: over.estimated_bytes,
@@ -216,16 +212,11 @@ impl EntryMapper {
         labels: &Result<Vec<(String, String)>, String>,
         entry: Result<Entry, String>,
     ) {
-        let index = self.next_index;
-        self.next_index += 1;
-        let labels = match labels {
-            Ok(labels) => labels,
-            Err(reason) => return self.parsed.reject(index, reason.clone()),
+        let record = match labels {
+            Ok(labels) => entry.map(|entry| map_entry(labels, entry)),
+            Err(reason) => Err(reason.clone()),
         };
-        match entry {
-            Ok(entry) => self.parsed.records.push(map_entry(labels, entry)),
-            Err(reason) => self.parsed.reject(index, reason),
-        }
+        self.body.push(record);
     }
 }
 

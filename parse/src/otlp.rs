@@ -19,7 +19,7 @@ use prost::Message as _;
 use silt_storage::record::{LogRecord, level_from_otlp_severity, normalize_level};
 
 use super::ParseOptions;
-use super::body::{ExpansionBudget, ParsedBody, attributes_bytes};
+use super::body::{ExpandingBody, ParsedBody, attributes_bytes};
 use super::flatten::keep_last_of_each_key;
 use super::level::level_from_text;
 
@@ -83,7 +83,7 @@ pub fn parse_otlp_protobuf(body: &[u8], _opts: &ParseOptions) -> Result<ParsedBo
             }
         }
     }
-    Ok(mapper.parsed)
+    Ok(mapper.body.finish())
 }
 
 /// Parses an OTLP/JSON ExportLogsServiceRequest (`Content-Type: application/json`).
@@ -109,7 +109,7 @@ pub fn parse_otlp_json(body: &[u8], _opts: &ParseOptions) -> Result<ParsedBody, 
             }
         }
     }
-    Ok(mapper.parsed)
+    Ok(mapper.body.finish())
 }
 
 /// The binary protobuf ExportLogsServiceResponse: empty (full success) when `rejected` is 0,
@@ -140,17 +140,13 @@ pub fn response_json(rejected: u64, error_message: &str) -> serde_json::Value {
 
 /// Turns decoded records into [`LogRecord`]s, numbering them across the whole request.
 struct RecordMapper {
-    parsed: ParsedBody,
-    next_index: u64,
-    budget: ExpansionBudget,
+    body: ExpandingBody,
 }
 
 impl RecordMapper {
     fn for_body(body_len: usize) -> Self {
         RecordMapper {
-            parsed: ParsedBody::default(),
-            next_index: 0,
-            budget: ExpansionBudget::for_body(body_len),
+            body: ExpandingBody::for_body(body_len),
         }
     }
 
@@ -158,7 +154,7 @@ impl RecordMapper {
     /// against the size limit before any copy is made. An empty scope counts as one record: the
     /// shared fields are still copied once for it.
     fn charge(&mut self, shared_bytes: u64, records: usize) -> Result<(), OtlpError> {
-        self.budget
+        self.body
             .charge(shared_bytes, records.max(1) as u64)
             .map_err(|over| OtlpError::ExpandsTooMuch {
                 estimated_bytes: over.estimated_bytes,
@@ -167,12 +163,8 @@ impl RecordMapper {
     }
 
     fn map(&mut self, shared: &SharedFields, record: Result<wire::LogRecord, String>) {
-        let index = self.next_index;
-        self.next_index += 1;
-        match record.and_then(|record| map_record(shared, record)) {
-            Ok(record) => self.parsed.records.push(record),
-            Err(reason) => self.parsed.reject(index, reason),
-        }
+        self.body
+            .push(record.and_then(|record| map_record(shared, record)));
     }
 }
 
