@@ -15,7 +15,7 @@ pub mod udf;
 pub use hits::{Cursor, SearchRequest, SearchResult, SearchStats, SortOrder, search};
 pub use pruning::TimeRange;
 pub use row_filter::{BatchTerms, RowFilter};
-pub use snapshot::{MemBatch, SegmentOpener, TableSnapshot, table_schema};
+pub use snapshot::{MemBatch, SegmentOpener, TableSnapshot, sql_schema, table_schema};
 pub use sql::{AggregateRequest, Bucket, Metric, QueryOptions, aggregate, plan_sql, session, sql};
 
 /// Any failure of a query.

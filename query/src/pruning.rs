@@ -39,6 +39,12 @@ fn string_literal(e: &Expr) -> Option<&str> {
             | ScalarValue::Utf8View(Some(s)),
             _,
         ) => Some(s),
+        Expr::Literal(ScalarValue::Dictionary(_, value), _) => match value.as_ref() {
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)) => Some(s),
+            _ => None,
+        },
         Expr::Cast(c) => string_literal(&c.expr),
         _ => None,
     }

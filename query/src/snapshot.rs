@@ -5,11 +5,12 @@ use std::fmt::Debug;
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use silt_storage::StorageError;
 use silt_storage::catalog::SegmentEntry;
-use silt_storage::schema::log_schema;
+use silt_storage::schema::{HOST, KEYWORD_COLUMNS, LEVEL, SERVICE, log_schema};
 use silt_storage::segment::SegmentReader;
 
 use crate::search::STREAM;
@@ -53,6 +54,37 @@ pub fn table_schema() -> SchemaRef {
     TABLE_SCHEMA.clone()
 }
 
+static SQL_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let fields: Vec<Field> = table_schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = f.name().as_str();
+            if DICTIONARY_COLUMNS.contains(&name) {
+                let dictionary =
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                f.as_ref().clone().with_data_type(dictionary)
+            } else if KEYWORD_COLUMNS.contains(&name) {
+                f.as_ref().clone().with_data_type(DataType::Utf8View)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+});
+
+/// Keyword columns of few distinct values, dictionary-encoded in every segment.
+const DICTIONARY_COLUMNS: [&str; 3] = [LEVEL, SERVICE, HOST];
+
+/// The `logs` table as SQL and aggregations see it: [`table_schema`] with `level`, `service`
+/// and `host` as `Dictionary(Int32, Utf8)` read straight from their dictionary pages, so
+/// `level = 'ERROR'` compares a handful of values rather than a string per row, and the ids
+/// `trace_id` and `span_id` as `Utf8View` (DataFusion's default for Parquet strings).
+pub fn sql_schema() -> SchemaRef {
+    SQL_SCHEMA.clone()
+}
+
 impl MemBatch {
     /// The batch with its `stream` column, in the table schema.
     pub fn with_stream(&self) -> RecordBatch {
@@ -63,5 +95,24 @@ impl MemBatch {
         let mut columns = self.batch.columns().to_vec();
         columns.push(stream);
         RecordBatch::try_new(table_schema(), columns).expect("memtable batches have the log schema")
+    }
+
+    /// The batch with its `stream` column, in [`sql_schema`].
+    pub fn with_stream_for_sql(&self) -> RecordBatch {
+        let schema = sql_schema();
+        let columns = self
+            .with_stream()
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    column.clone()
+                } else {
+                    cast(column, field.data_type()).expect("Utf8 casts to views and dictionaries")
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).expect("columns cast to the SQL schema")
     }
 }

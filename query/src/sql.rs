@@ -219,6 +219,18 @@ fn field_expr(name: &str) -> Result<Expr, QueryError> {
     }
 }
 
+/// A group column as strings, whatever string type it was grouped in.
+fn as_strings(
+    column: &datafusion::arrow::array::ArrayRef,
+) -> Option<datafusion::arrow::array::StringArray> {
+    let utf8 =
+        datafusion::arrow::compute::cast(column, &datafusion::arrow::datatypes::DataType::Utf8)
+            .ok()?;
+    utf8.as_any()
+        .downcast_ref::<datafusion::arrow::array::StringArray>()
+        .cloned()
+}
+
 /// Most buckets one aggregation answers with.
 pub const MAX_BUCKETS: usize = 100_000;
 
@@ -261,7 +273,8 @@ pub async fn aggregate(
         );
     }
     if let Some(field) = &request.group_by {
-        let group = cast(field_expr(field)?, DataType::Utf8);
+        // Grouped in the column's own type (keyword columns are views); cast once per group.
+        let group = field_expr(field)?;
         if let (Some(top), Some(_)) = (request.top, request.interval_ns) {
             // Top groups over the whole range first, then their buckets.
             let winners = frame
@@ -280,11 +293,7 @@ pub async fn aggregate(
             let mut names = Vec::new();
             let mut with_null = false;
             for batch in &winners {
-                let column = batch.column_by_name("group").and_then(|c| {
-                    c.as_any()
-                        .downcast_ref::<datafusion::arrow::array::StringArray>()
-                        .cloned()
-                });
+                let column = batch.column_by_name("group").and_then(as_strings);
                 for value in column.iter().flatten() {
                     match value {
                         Some(v) => names.push(lit(v.to_string())),
@@ -328,11 +337,7 @@ pub async fn aggregate(
                 .downcast_ref::<datafusion::arrow::array::TimestampNanosecondArray>()
                 .cloned()
         });
-        let group = batch.column_by_name("group").map(|c| {
-            c.as_any()
-                .downcast_ref::<datafusion::arrow::array::StringArray>()
-                .cloned()
-        });
+        let group = batch.column_by_name("group").map(as_strings);
         let count = batch.column_by_name("count").and_then(|c| {
             c.as_any()
                 .downcast_ref::<datafusion::arrow::array::Int64Array>()

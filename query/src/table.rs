@@ -34,7 +34,7 @@ use silt_storage::segment::SegmentReader;
 use crate::access_plan::segment_access_plan;
 use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::STREAM;
-use crate::snapshot::{TableSnapshot, table_schema};
+use crate::snapshot::{TableSnapshot, sql_schema};
 
 /// One tenant's `logs` table over a snapshot.
 #[derive(Debug)]
@@ -88,7 +88,7 @@ struct PruneReport {
 #[async_trait]
 impl TableProvider for LogsTable {
     fn schema(&self) -> SchemaRef {
-        table_schema()
+        sql_schema()
     }
 
     fn table_type(&self) -> TableType {
@@ -110,7 +110,11 @@ impl TableProvider for LogsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let schema = table_schema();
+        let schema = sql_schema();
+        // The file columns of the SQL schema, handed to the Parquet reader so it decodes the
+        // keyword columns as dictionaries and views directly.
+        let file_schema =
+            Arc::new(schema.project(&(0..log_schema().fields().len()).collect::<Vec<_>>())?);
         let time = TimeRange::from_filters(filters);
         let index = IndexPredicate::from_filters(filters);
         let mut report = PruneReport {
@@ -147,6 +151,7 @@ impl TableProvider for LogsTable {
                 .as_ref()
                 .map_or(u64::from(posting_blocks), RoaringBitmap::len);
             let mut file = PartitionedFile::new(entry.location.clone(), entry.bytes)
+                .with_arrow_schema(file_schema.clone())
                 .with_partition_values(vec![ScalarValue::Utf8(Some(entry.stream.clone()))])
                 .with_extension(SegmentHandle(reader.clone()));
             if let Some(blocks) = &blocks {
@@ -158,7 +163,7 @@ impl TableProvider for LogsTable {
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() {
-            let table_schema = TableSchema::builder(log_schema())
+            let table_schema = TableSchema::builder(file_schema.clone())
                 .with_table_partition_cols(vec![Arc::new(Field::new(
                     STREAM,
                     datafusion::arrow::datatypes::DataType::Utf8,
@@ -195,7 +200,7 @@ impl TableProvider for LogsTable {
             .snapshot
             .memtable
             .iter()
-            .map(|m| m.with_stream())
+            .map(|m| m.with_stream_for_sql())
             .collect();
         report.memtable_rows = mem.iter().map(|b| b.num_rows()).sum();
         if !mem.is_empty() {

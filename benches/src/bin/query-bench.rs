@@ -2,10 +2,14 @@
 //! then six queries through the engine API, warm (median of runs) and cold (new engine, page
 //! cache dropped when permitted): latency and bytes read.
 //!
-//! `cargo build --release --workspace --bins && target/release/query-bench [LINES] [--keep DIR]`
+//! `cargo build --release --workspace --bins && target/release/query-bench [LINES] [--keep DIR]
+//! [--clickhouse]`
 //! The `silt` binary is `$SILT_BIN` or `target/release/silt`. With `--keep DIR` an existing
-//! ingested corpus there is reused. `SILT_BENCH_ONLY=text` runs only the queries whose name
-//! contains it; `SILT_BENCH_STATS=1` prints each search's `SearchStats` (blocks, rows, bytes).
+//! ingested corpus there is reused (and its NDJSON kept beside it). `--clickhouse` then runs the
+//! same six queries in ClickHouse (chDB, `benches/clickhouse/query_compare.py`, with the Python
+//! of `$SILT_CHDB_PYTHON` or `target/chdb-env/bin/python`) on the same corpus, in the same run,
+//! and prints each query's Silt / ClickHouse ratio against the issue's must. `SILT_BENCH_ONLY=text` runs only the queries whose name
+//! contains it; `SILT_BENCH_RUNS=N` sets the warm runs; `SILT_BENCH_STATS=1` prints each search's `SearchStats` (blocks, rows, bytes).
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -18,6 +22,7 @@ use silt_query::{AggregateRequest, Metric, SearchRequest, TimeRange};
 const NEEDLE_ONE: &str = "xqzneedleone";
 const NEEDLE_21: &str = "xqzneedletwentyone";
 const SPAN_SECS: i64 = 7200;
+/// Warm runs per query (the median is reported); `SILT_BENCH_RUNS` overrides, for profiling.
 const WARM_RUNS: usize = 9;
 
 enum Job {
@@ -107,7 +112,9 @@ fn main() {
             .status()
             .unwrap();
         assert!(status.success(), "silt ingest failed");
-        std::fs::remove_file(&corpus).unwrap();
+        if keep.is_none() {
+            std::fs::remove_file(&corpus).unwrap();
+        }
     }
     let trace = std::fs::read_to_string(&trace_file).unwrap();
 
@@ -182,7 +189,13 @@ fn main() {
         "{:<40} {:>10} {:>12} {:>10} {:>12} {:>8}  {}",
         "query", "warm ms", "warm read", "cold ms", "cold read", "rows", "CH / DuckDB ms"
     );
+    let warm_runs: usize = std::env::var("SILT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(WARM_RUNS);
     let mut cold_dropped = true;
+    let mut silt_warm: Vec<(&str, f64)> = Vec::new();
     // SILT_BENCH_ONLY=needle runs only the queries whose name contains it (for profiling).
     let only = std::env::var("SILT_BENCH_ONLY").unwrap_or_default();
     for (name, job, reference) in jobs
@@ -193,21 +206,98 @@ fn main() {
         let engine = open();
         let (cold_ms, _, cold_bytes) = run(&rt, &engine, job);
         let mut warm: Vec<(f64, u64, u64)> =
-            (0..WARM_RUNS).map(|_| run(&rt, &engine, job)).collect();
+            (0..warm_runs).map(|_| run(&rt, &engine, job)).collect();
         warm.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (warm_ms, rows, warm_bytes) = warm[WARM_RUNS / 2];
+        let (warm_ms, rows, warm_bytes) = warm[warm_runs / 2];
         println!(
             "{name:<40} {warm_ms:>10.2} {:>12} {cold_ms:>10.2} {:>12} {rows:>8}  {reference}",
             human(warm_bytes),
             human(cold_bytes)
         );
+        silt_warm.push((name, warm_ms));
         drop(engine);
     }
     if !cold_dropped {
         println!("(cold: new engine, but the page cache could not be dropped without root)");
     }
+    if args.iter().any(|a| a == "--clickhouse") {
+        compare_with_clickhouse(&work, trace.trim(), end, &silt_warm);
+    }
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&work);
+    }
+}
+
+/// The issue's must for each query, as the most Silt's warm time may be of ClickHouse's.
+fn must_ratio(name: &str) -> f64 {
+    if name.contains("count per level") || name.contains("top-10") {
+        1.0
+    } else {
+        0.5
+    }
+}
+
+/// Runs the six queries in ClickHouse (chDB) on the same corpus and prints both, side by side.
+fn compare_with_clickhouse(work: &std::path::Path, trace: &str, end: i64, silt: &[(&str, f64)]) {
+    let corpus = work.join("corpus.ndjson");
+    if !corpus.exists() {
+        eprintln!("--clickhouse needs the NDJSON corpus: run with --keep DIR on a new DIR");
+        return;
+    }
+    let python = std::env::var_os("SILT_CHDB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/chdb-env/bin/python"));
+    let output = std::process::Command::new(&python)
+        .arg("benches/clickhouse/query_compare.py")
+        .arg("--corpus")
+        .arg(&corpus)
+        .arg("--work")
+        .arg(work.join("chdb"))
+        .args(["--needle-one", NEEDLE_ONE, "--needle-21", NEEDLE_21])
+        .args(["--trace-id", trace, "--end-ns", &end.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output();
+    let output = match output {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            eprintln!("query_compare.py failed: {}", o.status);
+            return;
+        }
+        Err(e) => {
+            eprintln!(
+                "cannot run {} ({e}): python3 -m venv target/chdb-env && \
+                 target/chdb-env/bin/pip install -r benches/clickhouse/requirements.txt",
+                python.display()
+            );
+            return;
+        }
+    };
+    let report: serde_json::Value = match serde_json::from_slice(&output.stdout) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("query_compare.py printed no JSON report: {e}");
+            return;
+        }
+    };
+    println!(
+        "\nSame run, {} ({} body index): warm medians",
+        report["engine"].as_str().unwrap_or("ClickHouse"),
+        report["body_index"].as_str().unwrap_or("?")
+    );
+    println!(
+        "{:<40} {:>10} {:>12} {:>8} {:>8}  verdict",
+        "query", "Silt ms", "ClickHouse", "ratio", "must"
+    );
+    for (name, silt_ms) in silt {
+        let Some(ch_ms) = report["queries"][*name]["warm_ms"].as_f64() else {
+            continue;
+        };
+        let ratio = silt_ms / ch_ms;
+        let must = must_ratio(name);
+        println!(
+            "{name:<40} {silt_ms:>10.2} {ch_ms:>12.2} {ratio:>8.2} {must:>8.2}  {}",
+            if ratio <= must { "met" } else { "NOT met" }
+        );
     }
 }
 

@@ -328,6 +328,17 @@ fn build_index(rows: SortedRows<'_>, block_rows: u32) -> TermIndexBuilder {
     builder
 }
 
+/// Columns whose pages are stored uncompressed (docs/format.md, "Rows"). `host` is not among
+/// them: a host per pod can outgrow the dictionary and fall back to plain strings.
+const UNCOMPRESSED_COLUMNS: [&str; 6] = [
+    schema::TIMESTAMP,
+    schema::OBSERVED_TIMESTAMP,
+    schema::SEQ,
+    schema::PATTERN_ID,
+    schema::LEVEL,
+    schema::SERVICE,
+];
+
 fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> WriterProperties {
     let compression = match options.compression {
         SegmentCompression::Zstd { level } => {
@@ -369,6 +380,12 @@ fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> 
         "value".into(),
     ]);
     props = props.set_column_dictionary_enabled(values, false);
+    // Delta-packed integers and small dictionaries' indices: zstd saves about 1.5% of these
+    // columns (0.2 bytes a row in all), while a zstd column costs every read a codec and a
+    // decompression. Aggregations read little else.
+    for column in UNCOMPRESSED_COLUMNS {
+        props = props.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
+    }
     props.build()
 }
 
