@@ -214,9 +214,47 @@ struct Projected {
     file_columns: Vec<String>,
     has_stream: bool,
     predicate: Arc<dyn PhysicalExpr>,
+    /// The part of the filter that reads only narrow columns, checked first when the filter
+    /// also reads wide ones: the wide columns are then read only for the rows that pass it.
+    prefilter: Option<Box<Projected>>,
 }
 
+/// Columns a scan reads cheaply: integers and small dictionaries, stored uncompressed.
+const NARROW_COLUMNS: [&str; 6] = [
+    TIMESTAMP,
+    SEQ,
+    silt_storage::schema::OBSERVED_TIMESTAMP,
+    silt_storage::schema::LEVEL,
+    silt_storage::schema::SERVICE,
+    silt_storage::schema::HOST,
+];
+
+fn is_narrow(expr: &Expr) -> bool {
+    expr.column_refs()
+        .iter()
+        .all(|c| NARROW_COLUMNS.contains(&c.name.as_str()) || c.name == STREAM)
+}
+
+/// The filter's projection, and its narrow conjuncts as a prefilter when there are some besides
+/// the time range and the snapshot mark (those alone pass nearly every row of a block).
 fn project(filter: &Expr) -> Result<Projected, QueryError> {
+    let mut projected = project_columns(filter)?;
+    let conjuncts = datafusion::logical_expr::utils::split_conjunction(filter);
+    let (narrow, wide): (Vec<&Expr>, Vec<&Expr>) = conjuncts.into_iter().partition(|e| is_narrow(e));
+    let selective = narrow.iter().any(|e| {
+        e.column_refs()
+            .iter()
+            .any(|c| c.name != TIMESTAMP && c.name != SEQ)
+    });
+    if selective && !wide.is_empty() {
+        let narrow_filter = datafusion::logical_expr::utils::conjunction(narrow.into_iter().cloned())
+            .expect("at least one narrow conjunct");
+        projected.prefilter = Some(Box::new(project_columns(&narrow_filter)?));
+    }
+    Ok(projected)
+}
+
+fn project_columns(filter: &Expr) -> Result<Projected, QueryError> {
     let mut names: Vec<String> = filter
         .column_refs()
         .iter()
@@ -242,6 +280,7 @@ fn project(filter: &Expr) -> Result<Projected, QueryError> {
         file_columns,
         has_stream,
         predicate,
+        prefilter: None,
     })
 }
 
@@ -547,13 +586,41 @@ async fn scan_segment(
         .iter()
         .map(String::as_str)
         .collect();
-    let batches = reader
-        .read(Some(columns.as_slice()), blocks.as_ref())
-        .await?;
     let ranges = block_row_ranges(reader, blocks.as_ref());
-    let mut rows = ranges.iter().flat_map(|r| r.clone());
+    scan.rows_scanned = ranges.iter().map(|r| r.end - r.start).sum();
+    let (batches, row_ids): (Vec<RecordBatch>, Vec<u64>) = match &ctx.projected.prefilter {
+        None => (
+            reader
+                .read(Some(columns.as_slice()), blocks.as_ref())
+                .await?,
+            ranges.iter().flat_map(|r| r.clone()).collect(),
+        ),
+        Some(pre) => {
+            // Narrow columns of every candidate row, then the whole projection of the rows
+            // that pass them: pages of wide columns without such a row are never read.
+            let narrow: Vec<&str> = pre.file_columns.iter().map(String::as_str).collect();
+            let mut rows = ranges.iter().flat_map(|r| r.clone());
+            let mut passing = Vec::new();
+            for batch in reader.read(Some(narrow.as_slice()), blocks.as_ref()).await? {
+                let batch = if pre.has_stream {
+                    add_stream(batch, &entry.stream, &pre.schema)?
+                } else {
+                    batch
+                };
+                let ids: Vec<u64> = rows.by_ref().take(batch.num_rows()).collect();
+                passing.extend(evaluate(&pre.predicate, &batch)?.into_iter().map(|i| ids[i]));
+            }
+            if passing.is_empty() {
+                return Ok(scan);
+            }
+            let batches = reader
+                .read_rows_of(Some(columns.as_slice()), &passing)
+                .await?;
+            (batches, passing)
+        }
+    };
+    let mut rows = row_ids.into_iter();
     for batch in batches {
-        scan.rows_scanned += batch.num_rows() as u64;
         let batch = if ctx.projected.has_stream {
             add_stream(batch, &entry.stream, &ctx.projected.schema)?
         } else {

@@ -185,6 +185,7 @@ impl TermIndexBuilder {
     ) -> (Vec<u8>, IndexStats) {
         let posting_blocks = self.rows.div_ceil(u64::from(self.block_rows)) as usize;
         let table = self.terms;
+        let hasher = super::TermHasher::for_segment(INDEX_VERSION, &footer_digest);
         let mut exact: Vec<(&[u8], &PostingList)> = Vec::new();
         let mut rare: Vec<(u32, u32)> = Vec::new(); // (hash, block)
         let mut fields: BTreeMap<&[u8], FieldStats> = BTreeMap::new();
@@ -194,7 +195,7 @@ impl TermIndexBuilder {
             let stats = fields.entry(field_of(term)).or_default();
             if list.rest.len() < RARE_MAX_BLOCKS {
                 stats.rare += 1;
-                let hash = super::term_hash(term);
+                let hash = hasher.hash(term);
                 for &block in std::iter::once(&list.first).chain(&list.rest) {
                     stats.rare_blocks.insert(block);
                     rare.push((hash, block));

@@ -13,8 +13,10 @@ use crate::tokenizer;
 
 /// First bytes of the index directory.
 pub const INDEX_MAGIC: [u8; 4] = *b"SLTX";
-/// Version of the index layout described in docs/format.md.
-pub const INDEX_VERSION: u16 = 1;
+/// Version of the index layout described in docs/format.md, written by this build.
+pub const INDEX_VERSION: u16 = 2;
+/// Index versions this build reads: 1 (unseeded fingerprints) and 2.
+pub const READABLE_INDEX_VERSIONS: [u16; 2] = [1, 2];
 /// Rows per posting block: a term's postings name blocks of this many consecutive rows.
 /// Chosen by measurement (docs/format.md, "Posting granularity").
 pub const DEFAULT_BLOCK_ROWS: u32 = 4096;
@@ -34,9 +36,47 @@ pub const FINGERPRINTS_PER_SET: usize = 128;
 /// At most 2^16 fingerprint partitions.
 pub const MAX_FILTER_PARTITION_BITS: u32 = 16;
 
-/// The hash of a term for its fingerprint: CRC-32C (Castagnoli) of the term bytes.
-pub fn term_hash(term: &[u8]) -> u32 {
-    crc32c::crc32c(term)
+/// How one segment hashes a term for its fingerprint partition and fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TermHasher {
+    /// Index v1: the CRC-32C (Castagnoli) of the term bytes. A term colliding with another
+    /// collides in every segment, so its false positives pile up across all of them.
+    Crc32c,
+    /// Index v2: the CRC-32C xor the segment's seed, through murmur3's 32-bit finaliser, so
+    /// which terms collide differs from segment to segment.
+    Seeded(u32),
+}
+
+impl TermHasher {
+    /// The hasher of a segment with this index version and footer digest: v2 seeds with the
+    /// digest's first four bytes (little-endian), which differ between segments.
+    pub fn for_segment(index_version: u16, footer_digest: &[u8; 32]) -> Self {
+        if index_version < 2 {
+            TermHasher::Crc32c
+        } else {
+            let seed = u32::from_le_bytes(footer_digest[..4].try_into().expect("4 bytes"));
+            TermHasher::Seeded(seed)
+        }
+    }
+
+    pub fn hash(self, term: &[u8]) -> u32 {
+        let crc = crc32c::crc32c(term);
+        match self {
+            TermHasher::Crc32c => crc,
+            TermHasher::Seeded(seed) => fmix32(crc ^ seed),
+        }
+    }
+}
+
+/// murmur3's 32-bit finaliser: a bijection in which every input bit flips about half of the
+/// output bits, so terms whose CRCs differ share partition and fingerprint bits by chance only.
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    h
 }
 
 /// The fingerprint partition of a term hash: its top `bits` bits.

@@ -3,7 +3,9 @@
 
 use roaring::RoaringBitmap;
 
-use super::{INDEX_MAGIC, INDEX_VERSION, MAX_SECTION_BYTES, decode_postings, varint};
+use super::{
+    INDEX_MAGIC, MAX_SECTION_BYTES, READABLE_INDEX_VERSIONS, TermHasher, decode_postings, varint,
+};
 use crate::error::{Result, StorageError};
 use crate::tokenizer::TOKENIZER_VERSION;
 
@@ -89,7 +91,7 @@ impl IndexDirectory {
         let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
         let version = u16_at(4);
-        if version != INDEX_VERSION {
+        if !READABLE_INDEX_VERSIONS.contains(&version) {
             return Err(StorageError::unsupported_version(
                 location,
                 format!("index version {version}"),
@@ -275,12 +277,17 @@ impl IndexDirectory {
         self.rows.div_ceil(u64::from(self.block_rows)) as u32
     }
 
+    /// How this segment hashes terms for fingerprints.
+    pub fn term_hasher(&self) -> TermHasher {
+        TermHasher::for_segment(self.version, &self.footer_digest)
+    }
+
     /// The fingerprint partition that may hold `term` if it is rare, with its fingerprint.
     pub fn filter_for(&self, term: &[u8]) -> Option<(usize, u16)> {
         if self.filters.is_empty() {
             return None;
         }
-        let hash = super::term_hash(term);
+        let hash = self.term_hasher().hash(term);
         let bits = self.filters.len().trailing_zeros();
         Some((
             super::partition_of(hash, bits) as usize,

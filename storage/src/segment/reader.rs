@@ -18,7 +18,7 @@ use super::source::StripeTable;
 use super::{SEGMENT_FORMAT_VERSION, SegmentFile, SegmentLabels, footer_digest, footer_keys};
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::index::{
-    FIELD_SEPARATOR, FilterPartition, INDEX_VERSION, IndexDirectory, Term, TermBlock,
+    FIELD_SEPARATOR, FilterPartition, IndexDirectory, READABLE_INDEX_VERSIONS, Term, TermBlock,
 };
 use crate::tokenizer::TOKENIZER_VERSION;
 
@@ -68,7 +68,7 @@ impl SegmentFooter {
             ));
         }
         let index_version = number(footer_keys::INDEX_VERSION)?;
-        if index_version != u64::from(INDEX_VERSION) {
+        if !u16::try_from(index_version).is_ok_and(|v| READABLE_INDEX_VERSIONS.contains(&v)) {
             return Err(StorageError::unsupported_version(
                 location,
                 format!("index version {index_version}"),
@@ -210,6 +210,15 @@ impl SegmentReader {
             footer.index_length,
             &location,
         )?;
+        if directory.version != footer.index_version {
+            return Err(StorageError::corrupt(
+                &location,
+                format!(
+                    "footer says index version {}, index directory says {}",
+                    footer.index_version, directory.version
+                ),
+            ));
+        }
         let rows = metadata.file_metadata().num_rows();
         if u64::try_from(rows).ok() != Some(directory.rows) {
             return Err(StorageError::corrupt(
@@ -550,11 +559,21 @@ impl SegmentReader {
     /// Reads exactly `rows` (segment row numbers, increasing), all columns: the pages holding
     /// them are fetched and decompressed, but only the selected values are decoded.
     pub async fn read_rows(&self, rows: &[u64]) -> Result<Vec<RecordBatch>> {
+        self.read_rows_of(None, rows).await
+    }
+
+    /// Reads exactly `rows` (segment row numbers, increasing) of the `columns` named, or of
+    /// all: only the pages holding them are fetched and decompressed.
+    pub async fn read_rows_of(
+        &self,
+        columns: Option<&[&str]>,
+        rows: &[u64],
+    ) -> Result<Vec<RecordBatch>> {
         let (row_groups, selection) = self.rows_selection(rows);
         if row_groups.is_empty() {
             return Ok(Vec::new());
         }
-        self.read_selection(None, Some((row_groups, selection)))
+        self.read_selection(columns, Some((row_groups, selection)))
             .await
     }
 

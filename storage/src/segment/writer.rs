@@ -328,6 +328,11 @@ fn build_index(rows: SortedRows<'_>, block_rows: u32) -> TermIndexBuilder {
     builder
 }
 
+/// Page size limit (uncompressed bytes) of the wide columns: `message`, `trace_id`, `span_id` and
+/// the attribute values. The writer checks it every 1,024 values, so their pages hold 1,024 rows
+/// or a multiple (docs/format.md, "Rows").
+const WIDE_PAGE_BYTES: usize = 64 * 1024;
+
 /// Columns whose pages are stored uncompressed (docs/format.md, "Rows"). `host` is not among
 /// them: a host per pod can outgrow the dictionary and fall back to plain strings.
 const UNCOMPRESSED_COLUMNS: [&str; 6] = [
@@ -379,7 +384,17 @@ fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> 
         "entries".into(),
         "value".into(),
     ]);
-    props = props.set_column_dictionary_enabled(values, false);
+    props = props.set_column_dictionary_enabled(values.clone(), false);
+    // Wide columns get small pages: fetching one hit decompresses a whole page of every column,
+    // and a 4,096-row page of these is 80-550 KiB.
+    for path in [
+        ColumnPath::from(schema::MESSAGE),
+        ColumnPath::from(schema::TRACE_ID),
+        ColumnPath::from(schema::SPAN_ID),
+        values,
+    ] {
+        props = props.set_column_data_page_size_limit(path, WIDE_PAGE_BYTES);
+    }
     // Delta-packed integers and small dictionaries' indices: zstd saves about 1.5% of these
     // columns (0.2 bytes a row in all), while a zstd column costs every read a codec and a
     // decompression. Aggregations read little else.
