@@ -22,7 +22,7 @@ use silt_storage::segment::SegmentReader;
 use crate::QueryError;
 use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::{self, STREAM};
-use crate::snapshot::{SegmentOpener, TableSnapshot, table_schema};
+use crate::snapshot::{SegmentOpener, TableSnapshot, is_narrow_column, table_schema};
 
 /// Rows a search may scan for its total before reporting a lower bound instead.
 pub const DEFAULT_COUNT_BUDGET_ROWS: u64 = 20_000_000;
@@ -219,20 +219,10 @@ struct Projected {
     prefilter: Option<Box<Projected>>,
 }
 
-/// Columns a scan reads cheaply: integers and small dictionaries, stored uncompressed.
-const NARROW_COLUMNS: [&str; 6] = [
-    TIMESTAMP,
-    SEQ,
-    silt_storage::schema::OBSERVED_TIMESTAMP,
-    silt_storage::schema::LEVEL,
-    silt_storage::schema::SERVICE,
-    silt_storage::schema::HOST,
-];
-
 fn is_narrow(expr: &Expr) -> bool {
     expr.column_refs()
         .iter()
-        .all(|c| NARROW_COLUMNS.contains(&c.name.as_str()) || c.name == STREAM)
+        .all(|c| is_narrow_column(&c.name))
 }
 
 /// The filter's projection, and its narrow conjuncts as a prefilter when there are some besides

@@ -74,6 +74,25 @@ static SQL_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
+/// Columns cheap to read in full: integers and small dictionaries (most stored uncompressed,
+/// docs/format.md), and the virtual `stream`.
+const NARROW_COLUMNS: [&str; 8] = [
+    silt_storage::schema::TIMESTAMP,
+    silt_storage::schema::OBSERVED_TIMESTAMP,
+    silt_storage::schema::SEQ,
+    silt_storage::schema::PATTERN_ID,
+    LEVEL,
+    SERVICE,
+    HOST,
+    STREAM,
+];
+
+/// True for a column that is cheap to read for every row; the others (`message`, the ids,
+/// `attributes`) are worth reading only for rows that passed the narrow conditions.
+pub(crate) fn is_narrow_column(name: &str) -> bool {
+    NARROW_COLUMNS.contains(&name)
+}
+
 /// Keyword columns of few distinct values, dictionary-encoded in every segment.
 const DICTIONARY_COLUMNS: [&str; 3] = [LEVEL, SERVICE, HOST];
 

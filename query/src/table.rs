@@ -34,7 +34,7 @@ use silt_storage::segment::SegmentReader;
 use crate::access_plan::segment_access_plan;
 use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::STREAM;
-use crate::snapshot::{TableSnapshot, sql_schema};
+use crate::snapshot::{TableSnapshot, is_narrow_column, sql_schema};
 
 /// One tenant's `logs` table over a snapshot.
 #[derive(Debug)]
@@ -170,12 +170,20 @@ impl TableProvider for LogsTable {
                     false,
                 ))])
                 .build();
+            // Late materialisation: filter columns are decoded first, the rest only for the
+            // rows that pass (most log filters keep a small fraction). Not worth it when every
+            // column read is narrow: decoding them all beats building row selections.
+            let narrow_only = projection
+                .map_or(false, |p| p.iter().all(|&i| is_narrow_column(schema.field(i).name())))
+                && filters.iter().all(|f| {
+                    f.column_refs()
+                        .iter()
+                        .all(|c| is_narrow_column(&c.name))
+                });
             let mut source = ParquetSource::new(table_schema)
                 .with_parquet_file_reader_factory(Arc::new(SegmentReaderFactory))
                 .with_enable_page_index(true)
-                // Late materialisation: filter columns are decoded first, the rest only for
-                // the rows that pass (most log filters keep a small fraction).
-                .with_pushdown_filters(true)
+                .with_pushdown_filters(!narrow_only)
                 .with_reorder_filters(true);
             if let Some(predicate) = conjunction(filters.iter().cloned()) {
                 let df_schema = DFSchema::try_from(schema.as_ref().clone())?;

@@ -2,7 +2,8 @@
 //! of ~530 bytes), runs the real `silt ingest` on it, and reports lines/s, MB/s, peak RSS and
 //! bytes on disk against raw bytes.
 //!
-//! `cargo build --release --bin silt -p silt-server && cargo run --release -p silt-benches --bin ingest-bench -- [LINES] [--keep DIR]`
+//! `cargo build --release --workspace --bins && target/release/ingest-bench [LINES] [--keep DIR]`
+//! (building with `-p` resolves features differently and rebuilds DataFusion).
 //! The `silt` binary is `$SILT_BIN` or `target/release/silt`.
 
 use std::io::{BufWriter, Write};
