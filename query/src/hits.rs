@@ -22,7 +22,9 @@ use silt_storage::segment::SegmentReader;
 use crate::QueryError;
 use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::{self, STREAM};
-use crate::snapshot::{SegmentOpener, TableSnapshot, is_narrow_column, table_schema};
+use crate::snapshot::{
+    SegmentOpener, TableSnapshot, is_narrow_column, sql_file_schema, sql_schema, table_schema,
+};
 
 /// Rows a search may scan for its total before reporting a lower bound instead.
 pub const DEFAULT_COUNT_BUDGET_ROWS: u64 = 20_000_000;
@@ -228,7 +230,7 @@ fn is_narrow(expr: &Expr) -> bool {
 /// The filter's projection, and its narrow conjuncts as a prefilter when there are some besides
 /// the time range and the snapshot mark (those alone pass nearly every row of a block).
 fn project(filter: &Expr) -> Result<Projected, QueryError> {
-    let mut projected = project_columns(filter)?;
+    let mut projected = project_columns(filter, table_schema())?;
     let conjuncts = datafusion::logical_expr::utils::split_conjunction(filter);
     let (narrow, wide): (Vec<&Expr>, Vec<&Expr>) = conjuncts.into_iter().partition(|e| is_narrow(e));
     let selective = narrow.iter().any(|e| {
@@ -239,19 +241,20 @@ fn project(filter: &Expr) -> Result<Projected, QueryError> {
     if selective && !wide.is_empty() {
         let narrow_filter = datafusion::logical_expr::utils::conjunction(narrow.into_iter().cloned())
             .expect("at least one narrow conjunct");
-        projected.prefilter = Some(Box::new(project_columns(&narrow_filter)?));
+        // Read with the SQL schema's types: level, service and host as dictionaries, decoded
+        // straight from their dictionary pages instead of into a string a row.
+        projected.prefilter = Some(Box::new(project_columns(&narrow_filter, sql_schema())?));
     }
     Ok(projected)
 }
 
-fn project_columns(filter: &Expr) -> Result<Projected, QueryError> {
+fn project_columns(filter: &Expr, full: Arc<Schema>) -> Result<Projected, QueryError> {
     let mut names: Vec<String> = filter
         .column_refs()
         .iter()
         .map(|c| c.name.clone())
         .collect();
     names.extend([TIMESTAMP.to_string(), SEQ.to_string()]);
-    let full = table_schema();
     let indices: Vec<usize> = (0..full.fields().len())
         .filter(|&i| names.contains(full.field(i).name()))
         .collect();
@@ -591,7 +594,8 @@ async fn scan_segment(
             let narrow: Vec<&str> = pre.file_columns.iter().map(String::as_str).collect();
             let mut rows = ranges.iter().flat_map(|r| r.clone());
             let mut passing = Vec::new();
-            for batch in reader.read(Some(narrow.as_slice()), blocks.as_ref()).await? {
+            let read = reader.read_as(sql_file_schema(), Some(narrow.as_slice()), blocks.as_ref());
+            for batch in read.await? {
                 let batch = if pre.has_stream {
                     add_stream(batch, &entry.stream, &pre.schema)?
                 } else {

@@ -74,6 +74,21 @@ static SQL_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
+static SQL_FILE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let columns: Vec<usize> = (0..log_schema().fields().len()).collect();
+    Arc::new(
+        sql_schema()
+            .project(&columns)
+            .expect("the SQL schema starts with the file columns"),
+    )
+});
+
+/// The segment columns of [`sql_schema`] (without `stream`): the types to have the Parquet
+/// reader decode a segment's columns as.
+pub fn sql_file_schema() -> SchemaRef {
+    SQL_FILE_SCHEMA.clone()
+}
+
 /// Columns cheap to read in full: integers and small dictionaries (most stored uncompressed,
 /// docs/format.md), and the virtual `stream`.
 const NARROW_COLUMNS: [&str; 8] = [

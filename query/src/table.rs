@@ -28,13 +28,12 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion_datasource::TableSchema;
 use roaring::RoaringBitmap;
-use silt_storage::schema::log_schema;
 use silt_storage::segment::SegmentReader;
 
 use crate::access_plan::segment_access_plan;
 use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::STREAM;
-use crate::snapshot::{TableSnapshot, is_narrow_column, sql_schema};
+use crate::snapshot::{TableSnapshot, is_narrow_column, sql_file_schema, sql_schema};
 
 /// One tenant's `logs` table over a snapshot.
 #[derive(Debug)]
@@ -113,8 +112,7 @@ impl TableProvider for LogsTable {
         let schema = sql_schema();
         // The file columns of the SQL schema, handed to the Parquet reader so it decodes the
         // keyword columns as dictionaries and views directly.
-        let file_schema =
-            Arc::new(schema.project(&(0..log_schema().fields().len()).collect::<Vec<_>>())?);
+        let file_schema = sql_file_schema();
         let time = TimeRange::from_filters(filters);
         let index = IndexPredicate::from_filters(filters);
         let mut report = PruneReport {

@@ -573,7 +573,7 @@ impl SegmentReader {
         if row_groups.is_empty() {
             return Ok(Vec::new());
         }
-        self.read_selection(columns, Some((row_groups, selection)))
+        self.read_selection(None, columns, Some((row_groups, selection)))
             .await
     }
 
@@ -590,17 +590,40 @@ impl SegmentReader {
         {
             return Ok(Vec::new());
         }
-        self.read_selection(columns, selection).await
+        self.read_selection(None, columns, selection).await
+    }
+
+    /// [`read`](Self::read) with the Arrow types of `schema`, a schema of every column of the
+    /// file whose types the stored ones can be read as (strings as dictionaries or views).
+    pub async fn read_as(
+        &self,
+        schema: arrow::datatypes::SchemaRef,
+        columns: Option<&[&str]>,
+        blocks: Option<&RoaringBitmap>,
+    ) -> Result<Vec<RecordBatch>> {
+        let selection = blocks.map(|b| self.row_selection(b));
+        if selection
+            .as_ref()
+            .is_some_and(|(row_groups, _)| row_groups.is_empty())
+        {
+            return Ok(Vec::new());
+        }
+        self.read_selection(Some(schema), columns, selection).await
     }
 
     /// Reads the projected `columns` of the selected rows of some row groups, or of every row.
     async fn read_selection(
         &self,
+        schema: Option<arrow::datatypes::SchemaRef>,
         columns: Option<&[&str]>,
         selection: Option<(Vec<usize>, RowSelection)>,
     ) -> Result<Vec<RecordBatch>> {
         let location = self.location().to_string();
-        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let mut options =
+            ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        if let Some(schema) = schema {
+            options = options.with_schema(schema);
+        }
         let arrow_metadata = ArrowReaderMetadata::try_new(self.metadata.clone(), options)
             .map_err(|e| parquet_error(&location, e))?;
         let mut builder =
