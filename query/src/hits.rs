@@ -222,9 +222,7 @@ struct Projected {
 }
 
 fn is_narrow(expr: &Expr) -> bool {
-    expr.column_refs()
-        .iter()
-        .all(|c| is_narrow_column(&c.name))
+    expr.column_refs().iter().all(|c| is_narrow_column(&c.name))
 }
 
 /// The filter's projection, and its narrow conjuncts as a prefilter when there are some besides
@@ -232,15 +230,17 @@ fn is_narrow(expr: &Expr) -> bool {
 fn project(filter: &Expr) -> Result<Projected, QueryError> {
     let mut projected = project_columns(filter, table_schema())?;
     let conjuncts = datafusion::logical_expr::utils::split_conjunction(filter);
-    let (narrow, wide): (Vec<&Expr>, Vec<&Expr>) = conjuncts.into_iter().partition(|e| is_narrow(e));
+    let (narrow, wide): (Vec<&Expr>, Vec<&Expr>) =
+        conjuncts.into_iter().partition(|e| is_narrow(e));
     let selective = narrow.iter().any(|e| {
         e.column_refs()
             .iter()
             .any(|c| c.name != TIMESTAMP && c.name != SEQ)
     });
     if selective && !wide.is_empty() {
-        let narrow_filter = datafusion::logical_expr::utils::conjunction(narrow.into_iter().cloned())
-            .expect("at least one narrow conjunct");
+        let narrow_filter =
+            datafusion::logical_expr::utils::conjunction(narrow.into_iter().cloned())
+                .expect("at least one narrow conjunct");
         // Read with the SQL schema's types: level, service and host as dictionaries, decoded
         // straight from their dictionary pages instead of into a string a row.
         projected.prefilter = Some(Box::new(project_columns(&narrow_filter, sql_schema())?));
@@ -602,7 +602,11 @@ async fn scan_segment(
                     batch
                 };
                 let ids: Vec<u64> = rows.by_ref().take(batch.num_rows()).collect();
-                passing.extend(evaluate(&pre.predicate, &batch)?.into_iter().map(|i| ids[i]));
+                passing.extend(
+                    evaluate(&pre.predicate, &batch)?
+                        .into_iter()
+                        .map(|i| ids[i]),
+                );
             }
             if passing.is_empty() {
                 return Ok(scan);

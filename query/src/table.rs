@@ -172,12 +172,10 @@ impl TableProvider for LogsTable {
             // rows that pass (most log filters keep a small fraction). Not worth it when every
             // column read is narrow: decoding them all beats building row selections.
             let narrow_only = projection
-                .map_or(false, |p| p.iter().all(|&i| is_narrow_column(schema.field(i).name())))
-                && filters.iter().all(|f| {
-                    f.column_refs()
-                        .iter()
-                        .all(|c| is_narrow_column(&c.name))
-                });
+                .is_some_and(|p| p.iter().all(|&i| is_narrow_column(schema.field(i).name())))
+                && filters
+                    .iter()
+                    .all(|f| f.column_refs().iter().all(|c| is_narrow_column(&c.name)));
             let mut source = ParquetSource::new(table_schema)
                 .with_parquet_file_reader_factory(Arc::new(SegmentReaderFactory))
                 .with_enable_page_index(true)

@@ -263,10 +263,16 @@ fn term_parts() {
 }
 
 /// Pairs of `terms` whose 16-bit fingerprints collide under `hasher`.
-fn colliding_pairs(terms: &[Vec<u8>], hasher: TermHasher) -> std::collections::HashSet<(usize, usize)> {
+fn colliding_pairs(
+    terms: &[Vec<u8>],
+    hasher: TermHasher,
+) -> std::collections::HashSet<(usize, usize)> {
     let mut by_print: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
     for (i, t) in terms.iter().enumerate() {
-        by_print.entry(fingerprint_of(hasher.hash(t))).or_default().push(i);
+        by_print
+            .entry(fingerprint_of(hasher.hash(t)))
+            .or_default()
+            .push(i);
     }
     let mut pairs = std::collections::HashSet::new();
     for group in by_print.values() {
