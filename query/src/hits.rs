@@ -23,7 +23,7 @@ use crate::QueryError;
 use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::{self, STREAM};
 use crate::snapshot::{
-    SegmentOpener, TableSnapshot, is_narrow_column, sql_file_schema, sql_schema, table_schema,
+    SegmentOpener, TableSnapshot, is_narrow, sql_file_schema, sql_schema, table_schema,
 };
 
 /// Rows a search may scan for its total before reporting a lower bound instead.
@@ -219,10 +219,6 @@ struct Projected {
     /// The part of the filter that reads only narrow columns, checked first when the filter
     /// also reads wide ones: the wide columns are then read only for the rows that pass it.
     prefilter: Option<Box<Projected>>,
-}
-
-fn is_narrow(expr: &Expr) -> bool {
-    expr.column_refs().iter().all(|c| is_narrow_column(&c.name))
 }
 
 /// The filter's projection, and its narrow conjuncts as a prefilter when there are some besides

@@ -108,6 +108,11 @@ pub(crate) fn is_narrow_column(name: &str) -> bool {
     NARROW_COLUMNS.contains(&name)
 }
 
+/// True for an expression that reads only narrow columns.
+pub(crate) fn is_narrow(expr: &datafusion::logical_expr::Expr) -> bool {
+    expr.column_refs().iter().all(|c| is_narrow_column(&c.name))
+}
+
 /// Keyword columns of few distinct values, dictionary-encoded in every segment.
 const DICTIONARY_COLUMNS: [&str; 3] = [LEVEL, SERVICE, HOST];
 

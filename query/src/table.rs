@@ -33,7 +33,7 @@ use silt_storage::segment::SegmentReader;
 use crate::access_plan::segment_access_plan;
 use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::STREAM;
-use crate::snapshot::{TableSnapshot, is_narrow_column, sql_file_schema, sql_schema};
+use crate::snapshot::{TableSnapshot, is_narrow, is_narrow_column, sql_file_schema, sql_schema};
 
 /// One tenant's `logs` table over a snapshot.
 #[derive(Debug)]
@@ -173,9 +173,7 @@ impl TableProvider for LogsTable {
             // column read is narrow: decoding them all beats building row selections.
             let narrow_only = projection
                 .is_some_and(|p| p.iter().all(|&i| is_narrow_column(schema.field(i).name())))
-                && filters
-                    .iter()
-                    .all(|f| f.column_refs().iter().all(|c| is_narrow_column(&c.name)));
+                && filters.iter().all(is_narrow);
             let mut source = ParquetSource::new(table_schema)
                 .with_parquet_file_reader_factory(Arc::new(SegmentReaderFactory))
                 .with_enable_page_index(true)

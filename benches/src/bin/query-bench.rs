@@ -8,8 +8,9 @@
 //! ingested corpus there is reused (and its NDJSON kept beside it). `--clickhouse` then runs the
 //! same six queries in ClickHouse (chDB, `benches/clickhouse/query_compare.py`, with the Python
 //! of `$SILT_CHDB_PYTHON` or `target/chdb-env/bin/python`) on the same corpus, in the same run,
-//! and prints each query's Silt / ClickHouse ratio against the must. `SILT_BENCH_ONLY=text` runs only the queries whose name
-//! contains it; `SILT_BENCH_RUNS=N` sets the warm runs; `SILT_BENCH_STATS=1` prints each search's `SearchStats` (blocks, rows, bytes).
+//! and prints each query's Silt / ClickHouse ratio against the must.
+//! `SILT_BENCH_ONLY=text` runs only the queries whose name contains it; `SILT_BENCH_RUNS=N` sets
+//! the warm runs; `SILT_BENCH_STATS=1` prints each search's `SearchStats` (blocks, rows, bytes).
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;

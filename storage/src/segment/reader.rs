@@ -583,14 +583,7 @@ impl SegmentReader {
         columns: Option<&[&str]>,
         blocks: Option<&RoaringBitmap>,
     ) -> Result<Vec<RecordBatch>> {
-        let selection = blocks.map(|b| self.row_selection(b));
-        if selection
-            .as_ref()
-            .is_some_and(|(row_groups, _)| row_groups.is_empty())
-        {
-            return Ok(Vec::new());
-        }
-        self.read_selection(None, columns, selection).await
+        self.read_in_blocks(None, columns, blocks).await
     }
 
     /// [`read`](Self::read) with the Arrow types of `schema`, a schema of every column of the
@@ -601,6 +594,17 @@ impl SegmentReader {
         columns: Option<&[&str]>,
         blocks: Option<&RoaringBitmap>,
     ) -> Result<Vec<RecordBatch>> {
+        self.read_in_blocks(Some(schema), columns, blocks).await
+    }
+
+    /// [`read`](Self::read) and [`read_as`](Self::read_as): the Arrow types of `schema`, or
+    /// the file's own.
+    async fn read_in_blocks(
+        &self,
+        schema: Option<arrow::datatypes::SchemaRef>,
+        columns: Option<&[&str]>,
+        blocks: Option<&RoaringBitmap>,
+    ) -> Result<Vec<RecordBatch>> {
         let selection = blocks.map(|b| self.row_selection(b));
         if selection
             .as_ref()
@@ -608,7 +612,7 @@ impl SegmentReader {
         {
             return Ok(Vec::new());
         }
-        self.read_selection(Some(schema), columns, selection).await
+        self.read_selection(schema, columns, selection).await
     }
 
     /// Reads the projected `columns` of the selected rows of some row groups, or of every row.
