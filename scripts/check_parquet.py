@@ -30,12 +30,17 @@ def main(path):
         assert int(seq_sum) == seg["seq_sum"], (file, seq_sum, seg["seq_sum"])
         names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [file]).fetchall()]
         assert names == COLUMNS, names
-        ordered = con.execute(
-            "SELECT count(*) FROM (SELECT timestamp, _seq, "
-            "lag(timestamp) OVER (ORDER BY file_row_number) AS pt, lag(_seq) OVER (ORDER BY file_row_number) AS ps "
-            "FROM read_parquet(?, file_row_number = true)) WHERE timestamp < pt OR (timestamp = pt AND _seq <= ps)",
+        # Rows are clustered by service (nulls first), then level (none, TRACE … FATAL, other
+        # words), each cluster in (timestamp, _seq) order: docs/format.md, "Rows".
+        misplaced = con.execute(
+            "SELECT count(*) FROM (SELECT file_row_number, row_number() OVER (ORDER BY "
+            "service NULLS FIRST, "
+            "CASE level WHEN 'TRACE' THEN 1 WHEN 'DEBUG' THEN 2 WHEN 'INFO' THEN 3 WHEN 'WARN' THEN 4 "
+            "WHEN 'ERROR' THEN 5 WHEN 'FATAL' THEN 6 ELSE (CASE WHEN level IS NULL THEN 0 ELSE 255 END) END, "
+            "level, timestamp, _seq) - 1 AS position "
+            "FROM read_parquet(?, file_row_number = true)) WHERE position != file_row_number",
             [file]).fetchone()[0]
-        assert ordered == 0, "rows must be sorted by (timestamp, _seq)"
+        assert misplaced == 0, f"{misplaced} rows out of (service, level, timestamp, _seq) order"
         for sample in seg["sample"]:
             got = con.execute(
                 "SELECT message, service, map_extract(attributes, 'user.id')[1] FROM read_parquet(?) WHERE _seq = ?",
@@ -43,6 +48,8 @@ def main(path):
             assert got == [(sample["message"], sample["service"], sample["user_id"])], (got, sample)
         # pyarrow
         table = pq.read_table(file)
+        footer = pq.ParquetFile(file).metadata.metadata
+        assert footer[b"silt.row_order"] == b"service,level,timestamp,_seq", footer
         assert table.num_rows == seg["rows"]
         assert table.column_names == COLUMNS, table.column_names
         by_seq = {s: i for i, s in enumerate(table.column("_seq").to_pylist())}

@@ -88,6 +88,7 @@ fn ingest_samples_then_list_and_inspect() {
     assert_eq!(report["checksums"]["status"], "ok");
     assert_eq!(report["checksums"]["blake3"], segments[0]["blake3"]);
     assert_eq!(report["tenant"], "ops");
+    assert_eq!(report["row_order"], "service,level,timestamp,_seq");
     let index = &report["index"];
     assert!(
         index["terms"].as_u64().unwrap() + index["fingerprinted_terms"].as_u64().unwrap() > 100

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use parquet::file::statistics::Statistics;
 use serde_json::json;
-use silt_storage::segment::SegmentReader;
+use silt_storage::segment::{SegmentReader, footer_keys};
 
 use super::{ReportFormat, format, runtime};
 
@@ -35,6 +35,13 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let file_size = reader.file().size();
 
     let (min_ts, max_ts) = time_range(&metadata);
+    // Segments written before the key existed are sorted by (timestamp, _seq) alone.
+    let row_order = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == footer_keys::ROW_ORDER))
+        .and_then(|k| k.value.clone())
+        .unwrap_or_else(|| "timestamp,_seq".into());
     let row_groups: Vec<_> = metadata
         .row_groups()
         .iter()
@@ -90,6 +97,7 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         "bytes": file_size,
         "min_timestamp": min_ts.map(format::timestamp),
         "max_timestamp": max_ts.map(format::timestamp),
+        "row_order": row_order,
         "row_groups": row_groups,
         "columns": columns,
         "index": {
@@ -172,6 +180,7 @@ fn print_text(r: &serde_json::Value) {
         s(&r["min_timestamp"]),
         s(&r["max_timestamp"])
     );
+    println!("row order   {}", s(&r["row_order"]));
     let rgs = r["row_groups"].as_array().cloned().unwrap_or_default();
     println!("row groups  {}", rgs.len());
     for (i, rg) in rgs.iter().enumerate() {

@@ -1,4 +1,4 @@
-//! Segments: one sorted Parquet file per tenant, stream and time partition, with the term index
+//! Segments: one Parquet file per tenant, stream and time partition, with the term index
 //! embedded after the last row group. Writer, reader, footer keys and the footer digest.
 
 mod digest;
@@ -10,8 +10,8 @@ pub use digest::footer_digest;
 pub use reader::{SegmentFooter, SegmentReader, VerifyReport};
 pub use source::SegmentFile;
 pub use writer::{
-    SegmentCompression, SegmentLabels, SegmentWriter, SegmentWriterOptions, WrittenSegment,
-    fsync_dir, sort_by_time_and_seq,
+    ROW_ORDER, SegmentCompression, SegmentLabels, SegmentWriter, SegmentWriterOptions,
+    WrittenSegment, fsync_dir, sort_for_segment,
 };
 
 /// Version of the segment format (docs/format.md); recorded in the footer.
@@ -29,6 +29,9 @@ pub mod footer_keys {
     pub const TENANT: &str = "silt.tenant";
     pub const STREAM: &str = "silt.stream";
     pub const PARTITION: &str = "silt.partition";
+    /// The order of the rows (`service,level,timestamp,_seq`); absent in segments sorted by
+    /// `(timestamp, _seq)` alone, which older writers made. Informational: readers assume no order.
+    pub const ROW_ORDER: &str = "silt.row_order";
 }
 
 /// Rows per Parquet row group. A row group is the unit of statistics pruning across columns;

@@ -1,12 +1,12 @@
-//! Writes one segment: sorts rows by `(timestamp, _seq)`, writes the row groups, appends the
-//! term index through the writer, then closes, fsyncs and renames the file into place.
+//! Writes one segment: orders rows by service, level and time, writes the row groups, appends
+//! the term index through the writer, then closes, fsyncs and renames the file into place.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::compute::take_record_batch;
 use arrow::datatypes::{TimestampNanosecondType, UInt64Type};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -133,9 +133,8 @@ impl SegmentWriter {
                 "segment {location}: no rows to write"
             )));
         }
-        let order = sort_order(&self.batches)
-            .map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
         let batches: Vec<&RecordBatch> = self.batches.iter().collect();
+        let order = row_order(&batches);
         let rows = SortedRows {
             batches: &batches,
             order: &order,
@@ -160,11 +159,10 @@ impl SegmentWriter {
         std::fs::rename(&temp, &self.path).at(&self.path, "rename segment into place")?;
         fsync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
 
-        let timestamp = |&(batch, row): &(usize, usize)| {
-            batches[batch]
-                .column(0)
-                .as_primitive::<TimestampNanosecondType>()
-                .value(row)
+        let timestamps = || {
+            batches
+                .iter()
+                .map(|b| b.column(0).as_primitive::<TimestampNanosecondType>())
         };
         let seqs = || {
             batches.iter().map(|b| {
@@ -177,8 +175,14 @@ impl SegmentWriter {
             path: self.path,
             rows: order.len() as u64,
             bytes,
-            min_timestamp: timestamp(order.first().expect("rows")),
-            max_timestamp: timestamp(order.last().expect("rows")),
+            min_timestamp: timestamps()
+                .filter_map(arrow::compute::min)
+                .min()
+                .expect("rows"),
+            max_timestamp: timestamps()
+                .filter_map(arrow::compute::max)
+                .max()
+                .expect("rows"),
             min_seq: seqs().filter_map(arrow::compute::min).min().unwrap_or(0),
             max_seq: seqs().filter_map(arrow::compute::max).max().unwrap_or(0),
             blake3,
@@ -189,7 +193,7 @@ impl SegmentWriter {
     }
 }
 
-/// Rows of several batches in `(timestamp, _seq)` order, as `(batch, row)` pairs: the index
+/// Rows of several batches in segment order ([`row_order`]), as `(batch, row)` pairs: the index
 /// reads them in place, and Parquet gets them copied one row group at a time, so a flush holds
 /// one row group's copy rather than a sorted copy of the whole segment.
 #[derive(Clone, Copy)]
@@ -198,66 +202,90 @@ struct SortedRows<'a> {
     order: &'a [(usize, usize)],
 }
 
-/// The `(timestamp, _seq)` order of the rows of `batches` (only the two sort keys are copied).
-fn sort_order(batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>, arrow::error::ArrowError> {
-    let keys: Vec<RecordBatch> = batches
-        .iter()
-        .map(|b| b.project(&[0, b.schema().index_of(schema::SEQ).expect("log schema")]))
-        .collect::<Result<_, _>>()?;
-    let keys = concat_batches(&keys[0].schema(), &keys)?;
-    let order = lexsort_to_indices(
-        &[
-            SortColumn {
-                values: keys.column(0).clone(),
-                options: None,
-            },
-            SortColumn {
-                values: keys.column(1).clone(),
-                options: None,
-            },
-        ],
-        None,
-    )?;
-    let mut starts = Vec::with_capacity(batches.len());
-    let mut total = 0usize;
-    for b in batches {
-        starts.push(total);
-        total += b.num_rows();
+/// The value of the footer key [`footer_keys::ROW_ORDER`]: the order [`row_order`] writes.
+pub const ROW_ORDER: &str = "service,level,timestamp,_seq";
+
+/// Where a level sorts inside its service's cluster: none first, then the normalised levels
+/// from TRACE to FATAL (so `level:>=WARN` is one run), then any other word.
+fn level_rank(level: Option<&str>) -> (u8, &str) {
+    match level {
+        None => (0, ""),
+        Some(word) => match crate::record::LEVELS.iter().position(|l| *l == word) {
+            Some(i) => (1 + i as u8, ""),
+            None => (u8::MAX, word),
+        },
     }
-    Ok(order
-        .values()
-        .iter()
-        .map(|&i| {
-            let i = i as usize;
-            let batch = starts.partition_point(|&s| s <= i) - 1;
-            (batch, i - starts[batch])
-        })
-        .collect())
 }
 
-/// Sorts rows by `(timestamp, _seq)`.
-pub fn sort_by_time_and_seq(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let ts = batch
-        .column_by_name(schema::TIMESTAMP)
-        .expect("log schema")
-        .clone();
-    let seq = batch
-        .column_by_name(schema::SEQ)
-        .expect("log schema")
-        .clone();
-    let indices = lexsort_to_indices(
-        &[
-            SortColumn {
-                values: ts,
-                options: None,
-            },
-            SortColumn {
-                values: seq,
-                options: None,
-            },
-        ],
-        None,
-    )?;
+/// A row's `(service, level)`: the cluster it belongs to.
+type Cluster<'a> = (Option<&'a str>, Option<&'a str>);
+
+/// The order of a segment's rows, as `(batch, row)` pairs: clustered by `service`, then by
+/// `level` (see [`level_rank`]), and by `(timestamp, _seq)` inside each cluster. A search for a
+/// service's errors then reads a few adjacent pages instead of some of every page, and similar
+/// messages sit together for the compressor; each cluster is still in time order, so page
+/// statistics keep pruning time ranges.
+fn row_order(batches: &[&RecordBatch]) -> Vec<(usize, usize)> {
+    let column = |b: &RecordBatch, name: &str| {
+        b.column_by_name(name)
+            .expect("log schema")
+            .as_string::<i32>()
+            .clone()
+    };
+    let mut clusters: std::collections::HashMap<Cluster<'_>, u32> =
+        std::collections::HashMap::new();
+    let services: Vec<_> = batches.iter().map(|b| column(b, schema::SERVICE)).collect();
+    let levels: Vec<_> = batches.iter().map(|b| column(b, schema::LEVEL)).collect();
+    let total = batches.iter().map(|b| b.num_rows()).sum();
+    // (cluster, timestamp, _seq, batch, row)
+    let mut keys: Vec<(u32, i64, u64, u32, u32)> = Vec::with_capacity(total);
+    for (b, batch) in batches.iter().enumerate() {
+        let ts = batch.column(0).as_primitive::<TimestampNanosecondType>();
+        let seq = batch
+            .column_by_name(schema::SEQ)
+            .expect("log schema")
+            .as_primitive::<UInt64Type>();
+        let (service, level) = (&services[b], &levels[b]);
+        let mut last: Option<(Cluster<'_>, u32)> = None;
+        for row in 0..batch.num_rows() {
+            let key = (
+                service.is_valid(row).then(|| service.value(row)),
+                level.is_valid(row).then(|| level.value(row)),
+            );
+            let cluster = match last {
+                Some((k, c)) if k == key => c,
+                _ => {
+                    let next = clusters.len() as u32;
+                    let c = *clusters.entry(key).or_insert(next);
+                    last = Some((key, c));
+                    c
+                }
+            };
+            keys.push((cluster, ts.value(row), seq.value(row), b as u32, row as u32));
+        }
+    }
+    // Rank the clusters, then sort the rows by rank: one small sort of strings, one of integers.
+    let mut named: Vec<(Cluster<'_>, u32)> = clusters.into_iter().collect();
+    named.sort_unstable_by(|(a, _), (b, _)| (a.0, level_rank(a.1)).cmp(&(b.0, level_rank(b.1))));
+    let mut rank = vec![0u32; named.len()];
+    for (r, (_, cluster)) in named.iter().enumerate() {
+        rank[*cluster as usize] = r as u32;
+    }
+    for key in &mut keys {
+        key.0 = rank[key.0 as usize];
+    }
+    keys.sort_unstable();
+    keys.into_iter()
+        .map(|(_, _, _, b, row)| (b as usize, row as usize))
+        .collect()
+}
+
+/// Sorts rows into the order a segment stores them in ([`ROW_ORDER`]).
+pub fn sort_for_segment(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let indices: arrow::array::UInt32Array = row_order(&[batch])
+        .into_iter()
+        .map(|(_, row)| row as u32)
+        .collect();
     take_record_batch(batch, &indices)
 }
 
@@ -365,6 +393,7 @@ fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> 
             KeyValue::new(footer_keys::TENANT.into(), labels.tenant.clone()),
             KeyValue::new(footer_keys::STREAM.into(), labels.stream.clone()),
             KeyValue::new(footer_keys::PARTITION.into(), labels.partition.clone()),
+            KeyValue::new(footer_keys::ROW_ORDER.into(), ROW_ORDER.to_string()),
         ]));
     // Sorted integers: delta encoding beats dictionaries.
     for column in [schema::TIMESTAMP, schema::OBSERVED_TIMESTAMP, schema::SEQ] {

@@ -61,13 +61,13 @@ pub fn records(seed: u64, n: usize) -> Vec<LogRecord> {
                 ));
             }
             LogRecord {
-                // Unsorted on purpose, with ties: the writer must sort by (timestamp, _seq).
+                // Unsorted on purpose, with ties: the writer must order the rows itself.
                 timestamp: Some(
                     1_700_000_000_000_000_000 + rng.random_range(0..3_600i64) * 1_000_000_000,
                 ),
                 level: rng
                     .random_bool(0.9)
-                    .then(|| ["INFO", "WARN", "ERROR", "DEBUG"][i % 4].to_string()),
+                    .then(|| ["INFO", "WARN", "ERROR", "DEBUG", "audit"][i % 5].to_string()),
                 service: rng
                     .random_bool(0.95)
                     .then(|| format!("svc-{}", rng.random_range(0..5))),

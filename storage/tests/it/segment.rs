@@ -14,7 +14,7 @@ use silt_storage::index::Term;
 use silt_storage::record::LogRecord;
 use silt_storage::schema::{self, log_schema};
 use silt_storage::segment::{
-    SegmentCompression, SegmentFile, SegmentReader, SegmentWriterOptions, sort_by_time_and_seq,
+    SegmentCompression, SegmentFile, SegmentReader, SegmentWriterOptions, sort_for_segment,
 };
 use silt_storage::tokenizer::{normalize_keyword, tokens};
 
@@ -85,6 +85,84 @@ fn brute_postings(
     out
 }
 
+/// The order docs/format.md promises, written out independently of the writer: service (none
+/// first), then level (none, TRACE … FATAL, then other words), then `(timestamp, _seq)`.
+fn documented_order_key(
+    batch: &RecordBatch,
+    row: usize,
+) -> (Option<String>, u8, Option<String>, i64, u64) {
+    let text = |name: &str| {
+        let col = batch.column_by_name(name).unwrap().as_string::<i32>();
+        col.is_valid(row).then(|| col.value(row).to_string())
+    };
+    let level = text(schema::LEVEL);
+    let rank = match level.as_deref() {
+        None => 0,
+        Some("TRACE") => 1,
+        Some("DEBUG") => 2,
+        Some("INFO") => 3,
+        Some("WARN") => 4,
+        Some("ERROR") => 5,
+        Some("FATAL") => 6,
+        Some(_) => u8::MAX,
+    };
+    let timestamp = batch
+        .column(0)
+        .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+        .value(row);
+    let seq = batch
+        .column_by_name(schema::SEQ)
+        .unwrap()
+        .as_primitive::<arrow::datatypes::UInt64Type>()
+        .value(row);
+    (
+        text(schema::SERVICE),
+        rank,
+        (rank == u8::MAX).then_some(level).flatten(),
+        timestamp,
+        seq,
+    )
+}
+
+#[test]
+fn rows_are_clustered_by_service_and_level_each_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = records(11, 3000);
+    let written = write_segment(dir.path(), &records, small_options());
+    let reader = runtime()
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
+    let rows = read_all(&reader);
+    let keys: Vec<_> = (0..rows.num_rows())
+        .map(|r| documented_order_key(&rows, r))
+        .collect();
+    for (i, pair) in keys.windows(2).enumerate() {
+        assert!(
+            pair[0] < pair[1],
+            "rows {i} and {} out of order: {:?} then {:?}",
+            i + 1,
+            pair[0],
+            pair[1]
+        );
+    }
+    // Several clusters, so the first and last rows are not the oldest and newest: the segment's
+    // time range must still be the true one.
+    let clusters: BTreeSet<_> = keys
+        .iter()
+        .map(|k| (k.0.clone(), k.1, k.2.clone()))
+        .collect();
+    assert!(clusters.len() > 20, "{} clusters", clusters.len());
+    assert_eq!(
+        written.min_timestamp,
+        keys.iter().map(|k| k.3).min().unwrap()
+    );
+    assert_eq!(
+        written.max_timestamp,
+        keys.iter().map(|k| k.3).max().unwrap()
+    );
+    assert_ne!(written.min_timestamp, keys[0].3);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
     #[test]
@@ -97,7 +175,7 @@ proptest! {
         }
         let written = write_segment(dir.path(), &records, options);
         let reader = runtime().block_on(SegmentReader::open_local(&written.path)).unwrap();
-        let expected = sort_by_time_and_seq(&batch(&records)).unwrap();
+        let expected = sort_for_segment(&batch(&records)).unwrap();
         let actual = read_all(&reader);
         prop_assert_eq!(&actual, &expected);
         prop_assert_eq!(written.rows, n as u64);
