@@ -65,6 +65,9 @@ pub struct EngineOptions {
     pub background_flush: bool,
     /// Memory budget and parallelism of queries.
     pub query: silt_query::QueryOptions,
+    /// Arrival time given to ingested rows (`observed_timestamp`, nanoseconds since the epoch):
+    /// the system clock, or a fixed one where a test needs byte-identical segments.
+    pub clock: fn() -> i64,
 }
 
 impl EngineOptions {
@@ -80,6 +83,7 @@ impl EngineOptions {
             catalog: CatalogOptions::default(),
             background_flush: true,
             query: silt_query::QueryOptions::default(),
+            clock: now_ns,
         }
     }
 }
@@ -295,7 +299,7 @@ impl Engine {
         layout::validate_name("stream", stream)?;
         self.shared.wait_for_memory();
         let t = self.shared.tenant(tenant)?;
-        let observed = now_ns();
+        let observed = (self.shared.options.clock)();
         let (ticket, should_flush) = {
             let mut memory = t.memory.lock().expect("memtable lock");
             let ticket = t.wal.append(stream, records, observed)?;
