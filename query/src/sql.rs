@@ -235,7 +235,8 @@ fn as_strings(
 /// `t - ((t % i) + i) % i` on the nanoseconds, which floors before 1970 too. It is what
 /// `date_bin(interval, timestamp, epoch)` returns, in three vectorised integer kernels rather
 /// than a calendar-aware function call per row. Intervals so long that `(t % i) + i` could
-/// overflow use `date_bin` itself.
+/// overflow use `date_bin` itself. Rows in the first interval after the earliest nanosecond
+/// timestamp (1677-09-21) have no representable bucket start; theirs wraps.
 fn time_bucket(interval_ns: i64) -> Expr {
     use datafusion::arrow::datatypes::{DataType, TimeUnit};
     use datafusion::logical_expr::cast;

@@ -122,7 +122,8 @@ impl TableProvider for LogsTable {
         let mut files = Vec::new();
         let mut readers = Vec::new();
         let mut entries: Vec<_> = self.snapshot.segments.iter().collect();
-        // Newest first: a LIMIT without ORDER BY sees recent rows, and TopK fills sooner.
+        // Newest first: a LIMIT without ORDER BY sees rows of recent segments (within one, the
+        // first service's cluster), and TopK fills sooner.
         entries.sort_by_key(|e| std::cmp::Reverse(e.max_timestamp));
         for entry in entries {
             if !time.overlaps(entry.min_timestamp, entry.max_timestamp) {

@@ -408,7 +408,7 @@ fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> 
             KeyValue::new(footer_keys::PARTITION.into(), labels.partition.clone()),
             KeyValue::new(footer_keys::ROW_ORDER.into(), ROW_ORDER.to_string()),
         ]));
-    // Sorted integers: delta encoding beats dictionaries.
+    // Integers increasing within each cluster: delta encoding beats dictionaries.
     for column in [schema::TIMESTAMP, schema::OBSERVED_TIMESTAMP, schema::SEQ] {
         let path = ColumnPath::from(column);
         props = props
@@ -475,9 +475,12 @@ fn write_file(
         for slice in row_group.chunks(COPY_SLICE_ROWS) {
             let batch = arrow::compute::interleave_record_batch(rows.batches, slice)
                 .map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
-            to_index
-                .send(batch.clone())
-                .map_err(|_| StorageError::invalid_input("index builder thread stopped"))?;
+            if to_index.send(batch.clone()).is_err() {
+                // The index thread ends early only by panicking: join it here, or the scope
+                // would re-raise the panic in the caller instead of this error.
+                let _ = index.join();
+                return Err(StorageError::invalid_input("index builder thread panicked"));
+            }
             writer.write(&batch).map_err(parquet_err)?;
         }
         writer.flush().map_err(parquet_err)?;

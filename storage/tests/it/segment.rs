@@ -178,12 +178,52 @@ proptest! {
         let expected = sort_for_segment(&batch(&records)).unwrap();
         let actual = read_all(&reader);
         prop_assert_eq!(&actual, &expected);
+        // The order itself, checked against the documented key rather than the writer's code.
+        let keys: Vec<_> = (0..actual.num_rows()).map(|r| documented_order_key(&actual, r)).collect();
+        prop_assert!(keys.windows(2).all(|w| w[0] < w[1]), "rows out of the documented order");
         prop_assert_eq!(written.rows, n as u64);
         prop_assert_eq!(reader.num_rows(), n as u64);
         prop_assert_eq!(reader.footer().labels.clone(), labels());
         let verify = runtime().block_on(reader.verify()).unwrap();
         prop_assert_eq!(verify.blake3, written.blake3);
     }
+}
+
+/// Row groups larger than the writer's copy slices (8,192 rows), and not a multiple of them:
+/// row groups keep their size, every row comes back, and the index (built from the same slices
+/// on its own thread) names exactly the blocks of each dictionary term.
+#[test]
+fn row_groups_larger_than_a_copy_slice_keep_their_rows_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = records(5, 25_000);
+    let options = SegmentWriterOptions {
+        row_group_rows: 10_000,
+        block_rows: 1_000,
+        ..Default::default()
+    };
+    let written = write_segment(dir.path(), &records, options);
+    let rt = runtime();
+    let reader = rt
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
+    let sizes: Vec<i64> = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|rg| rg.num_rows())
+        .collect();
+    assert_eq!(sizes, vec![10_000, 10_000, 5_000]);
+    let rows = read_all(&reader);
+    assert_eq!(rows, sort_for_segment(&batch(&records)).unwrap());
+    let expected = brute_postings(&row_terms(&rows), 1_000);
+    let rare_max = silt_storage::index::RARE_MAX_BLOCKS as u64;
+    let multi: BTreeMap<Vec<u8>, RoaringBitmap> = expected
+        .into_iter()
+        .filter(|(_, p)| p.len() > rare_max)
+        .collect();
+    let all: BTreeMap<Vec<u8>, RoaringBitmap> =
+        rt.block_on(reader.terms()).unwrap().into_iter().collect();
+    assert_eq!(all, multi);
 }
 
 #[test]
