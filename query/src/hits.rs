@@ -577,12 +577,15 @@ async fn scan_segment(
         .collect();
     let ranges = block_row_ranges(reader, blocks.as_ref());
     scan.rows_scanned = ranges.iter().map(|r| r.end - r.start).sum();
-    let (batches, row_ids): (Vec<RecordBatch>, Vec<u64>) = match &ctx.projected.prefilter {
+    // The segment row of each row read, in order: every row of the candidate blocks, or the
+    // rows that passed the narrow conditions.
+    type RowIds = Box<dyn Iterator<Item = u64> + Send>;
+    let (batches, mut rows): (Vec<RecordBatch>, RowIds) = match &ctx.projected.prefilter {
         None => (
             reader
                 .read(Some(columns.as_slice()), blocks.as_ref())
                 .await?,
-            ranges.iter().flat_map(|r| r.clone()).collect(),
+            Box::new(ranges.into_iter().flatten()),
         ),
         Some(pre) => {
             // Narrow columns of every candidate row, then the whole projection of the rows
@@ -610,10 +613,9 @@ async fn scan_segment(
             let batches = reader
                 .read_rows_of(Some(columns.as_slice()), &passing)
                 .await?;
-            (batches, passing)
+            (batches, Box::new(passing.into_iter()))
         }
     };
-    let mut rows = row_ids.into_iter();
     for batch in batches {
         let batch = if ctx.projected.has_stream {
             add_stream(batch, &entry.stream, &ctx.projected.schema)?

@@ -486,7 +486,6 @@ fn write_file(
         writer.flush().map_err(parquet_err)?;
     }
     drop(to_index);
-    writer.flush().map_err(parquet_err)?;
     // Push every row-group byte through to the sink so its stripe checksums cover them all.
     writer.sync().at(&temp_buf, "write")?;
     let stripes = writer.inner().stripe_checksums();
