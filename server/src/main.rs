@@ -1,6 +1,11 @@
 //! The `silt` binary: the HTTP server and the command-line interface over the engine.
 //! Parses arguments, sets up logging, and reports errors with context.
 
+/// mimalloc: ingest allocates row strings on the parser thread and frees them on another, which
+/// glibc's malloc serves slowly (consolidation and chunk unlinking were ~10% of `silt ingest`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod config;
 mod http;

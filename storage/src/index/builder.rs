@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use std::hash::Hasher;
-
 use super::{
     ATTRIBUTE_FIELD_PREFIX, FIELD_SEPARATOR, FINGERPRINTS_PER_SET, INDEX_MAGIC, INDEX_VERSION,
     MAX_FILTER_PARTITION_BITS, MESSAGE_FIELD, RARE_MAX_BLOCKS, TERM_BLOCK_TARGET_BYTES,
@@ -16,83 +14,183 @@ use crate::tokenizer::{self, MAX_TOKEN_BYTES, TOKENIZER_VERSION};
 /// of level 9 at a fraction of the time (measured, docs/format.md).
 const TERM_BLOCK_ZSTD_LEVEL: i32 = 3;
 
-/// The blocks one term occurs in, in increasing order. The first block is kept inline so a
-/// term seen in one block costs no allocation.
-struct PostingList {
-    first: u32,
-    last: u32,
-    rest: Vec<u32>,
+/// A term's first occurrence in one posting block: its key and where its bytes are (16 bytes,
+/// the builder's main memory cost).
+#[derive(Clone, Copy)]
+struct Occurrence {
+    /// `field id << 48 | crc32c << 16 | length & 0xffff`: equal terms have equal keys, and the
+    /// field and CRC (all that a fingerprinted term needs) are read without touching the bytes.
+    key: u64,
+    /// Offset in the arena of the term's `varint length | bytes`.
+    start: u32,
+    block: u32,
 }
 
-/// One distinct term: its bytes in the arena, its hash, its postings.
-struct TermEntry {
-    start: usize,
-    len: u32,
-    hash: u64,
-    postings: PostingList,
+impl Occurrence {
+    fn field(&self) -> u16 {
+        (self.key >> 48) as u16
+    }
+
+    fn crc(&self) -> u32 {
+        (self.key >> 16) as u32
+    }
 }
 
-/// Distinct terms in one arena of bytes, found through a hash table of entry indices: no
-/// allocation per term, and the hash is computed once per occurrence.
-#[derive(Default)]
-struct TermTable {
+/// Field id of fields beyond the first 65,535 of a segment: their name is read from the term.
+const OTHER_FIELD: u16 = u16::MAX;
+
+/// Every term once per posting block it occurs in, in block order, with the bytes in one arena.
+///
+/// Only the current block's terms are looked up (a table that stays in the CPU cache); terms
+/// are matched across blocks once, at the end, by sorting. A single table of all the segment's
+/// distinct terms, most of them one-off ids, spent most of the index time on cache misses
+/// (docs/format.md, "Building the index").
+struct TermOccurrences {
+    /// `varint length | bytes` of each occurrence.
     arena: Vec<u8>,
-    entries: Vec<TermEntry>,
-    /// Entry indices. Kept at 4 bytes a slot: a wider slot holding the hash too measured slower
-    /// (a 4x larger table misses the cache more than the entry look-ups it saves).
-    index: hashbrown::HashTable<u32>,
+    seen: Vec<Occurrence>,
+    /// The current block's terms, as offsets from `block_start` into `seen`.
+    block_terms: hashbrown::HashTable<u32>,
+    block: u32,
+    block_start: usize,
+    /// Field names by id, and ids by name.
+    field_names: Vec<Vec<u8>>,
+    field_ids: rustc_hash::FxHashMap<Vec<u8>, u16>,
 }
 
-impl TermTable {
-    fn insert(&mut self, term: &[u8], block: u32) {
-        let hash = {
-            let mut h = rustc_hash::FxHasher::default();
-            h.write(term);
-            h.finish()
-        };
-        let (arena, entries) = (&self.arena, &mut self.entries);
-        let found = self.index.find(hash, |&i| {
-            let e = &entries[i as usize];
-            e.hash == hash && &arena[e.start..e.start + e.len as usize] == term
-        });
-        match found {
-            Some(&i) => {
-                let list = &mut entries[i as usize].postings;
-                if list.last != block {
-                    list.rest.push(block);
-                    list.last = block;
-                }
-            }
-            None => {
-                let i = u32::try_from(entries.len()).expect("fewer than 2^32 terms per segment");
-                let start = self.arena.len();
-                self.arena.extend_from_slice(term);
-                self.entries.push(TermEntry {
-                    start,
-                    len: term.len() as u32,
-                    hash,
-                    postings: PostingList {
-                        first: block,
-                        last: block,
-                        rest: Vec::new(),
-                    },
-                });
-                let entries = &self.entries;
-                self.index
-                    .insert_unique(hash, i, |&j| entries[j as usize].hash);
-            }
+impl TermOccurrences {
+    fn new() -> Self {
+        Self {
+            arena: Vec::new(),
+            seen: Vec::new(),
+            block_terms: hashbrown::HashTable::new(),
+            block: 0,
+            block_start: 0,
+            field_names: Vec::new(),
+            field_ids: Default::default(),
         }
     }
 
-    fn term(&self, e: &TermEntry) -> &[u8] {
-        &self.arena[e.start..e.start + e.len as usize]
+    /// The id of a field name, assigned on first sight.
+    fn field_id(&mut self, name: &[u8]) -> u16 {
+        if let Some(&id) = self.field_ids.get(name) {
+            return id;
+        }
+        let id = u16::try_from(self.field_names.len())
+            .ok()
+            .filter(|&id| id != OTHER_FIELD)
+            .unwrap_or(OTHER_FIELD);
+        if id != OTHER_FIELD {
+            self.field_names.push(name.to_vec());
+            self.field_ids.insert(name.to_vec(), id);
+        }
+        id
     }
+
+    /// Records `term` of field `field` in `block`; blocks must not decrease.
+    fn insert(&mut self, term: &[u8], field: u16, block: u32) {
+        if block != self.block {
+            self.block_terms.clear();
+            self.block = block;
+            self.block_start = self.seen.len();
+        }
+        let crc = crc32c::crc32c(term);
+        let key = u64::from(field) << 48 | u64::from(crc) << 16 | (term.len() as u64 & 0xffff);
+        let hash = table_hash(key);
+        let (arena, seen) = (&self.arena, &self.seen[self.block_start..]);
+        let found = self.block_terms.find(hash, |&i| {
+            let o = &seen[i as usize];
+            o.key == key && term_at(arena, o.start) == term
+        });
+        if found.is_none() {
+            let i = u32::try_from(seen.len()).expect("fewer than 2^32 terms per posting block");
+            let start = u32::try_from(self.arena.len())
+                .expect("less than 4 GiB of distinct terms per posting block and segment");
+            self.seen.push(Occurrence { key, start, block });
+            varint::put(&mut self.arena, term.len() as u64);
+            self.arena.extend_from_slice(term);
+            let seen = &self.seen[self.block_start..];
+            self.block_terms
+                .insert_unique(hash, i, |&j| table_hash(seen[j as usize].key));
+        }
+    }
+
+    fn bytes(&self, o: &Occurrence) -> &[u8] {
+        term_at(&self.arena, o.start)
+    }
+
+    /// The field name of an occurrence.
+    fn field_name<'a>(&'a self, o: &Occurrence) -> &'a [u8] {
+        match o.field() {
+            OTHER_FIELD => field_of(self.bytes(o)),
+            id => &self.field_names[id as usize],
+        }
+    }
+
+    /// Sorts the occurrences so that each distinct term's are adjacent, in block order, and
+    /// returns the ranges of `seen` holding each term. Equal keys with different bytes are
+    /// told apart by their bytes; the bytes of a term seen in one block are never read.
+    fn group(&mut self) -> Vec<std::ops::Range<usize>> {
+        self.seen.sort_unstable_by_key(|o| (o.key, o.block));
+        let (arena, seen) = (&self.arena, &mut self.seen);
+        let bytes = |o: &Occurrence| term_at(arena, o.start);
+        let mut terms = Vec::new();
+        let mut i = 0;
+        while i < seen.len() {
+            let key = seen[i].key;
+            let mut end = i + 1;
+            while end < seen.len() && seen[end].key == key {
+                end += 1;
+            }
+            let collided = end - i > 1 && {
+                let first = bytes(&seen[i]);
+                seen[i + 1..end].iter().any(|o| bytes(o) != first)
+            };
+            if collided {
+                seen[i..end].sort_by(|a, b| bytes(a).cmp(bytes(b)).then(a.block.cmp(&b.block)));
+                let mut j = i;
+                while j < end {
+                    let mut k = j + 1;
+                    while k < end && bytes(&seen[k]) == bytes(&seen[j]) {
+                        k += 1;
+                    }
+                    terms.push(j..k);
+                    j = k;
+                }
+            } else {
+                terms.push(i..end);
+            }
+            i = end;
+        }
+        terms
+    }
+}
+
+/// A key's hash for the block table: murmur3's 64-bit finaliser, so that every key bit reaches
+/// both the low bits (the slot) and the high bits (the tag) the table uses.
+fn table_hash(key: u64) -> u64 {
+    let mut h = key;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// The term whose `varint length | bytes` starts at `start` of the arena.
+fn term_at(arena: &[u8], start: u32) -> &[u8] {
+    let mut pos = start as usize;
+    let len = varint::get(arena, &mut pos).expect("the builder wrote this length") as usize;
+    &arena[pos..pos + len]
 }
 
 /// Collects terms row by row; rows must be added in segment order (row numbers increasing).
 pub struct TermIndexBuilder {
     block_rows: u32,
-    terms: TermTable,
+    terms: TermOccurrences,
+    /// Per keyword or attribute position in a row, the last field name seen there and its id:
+    /// rows of one service repeat their keys in the same order.
+    field_memo: Vec<(Vec<u8>, u16)>,
     rows: u64,
     term_buf: Vec<u8>,
     token_buf: Vec<u8>,
@@ -122,7 +220,8 @@ impl TermIndexBuilder {
         assert!(block_rows > 0, "block_rows must be positive");
         Self {
             block_rows,
-            terms: TermTable::default(),
+            terms: TermOccurrences::new(),
+            field_memo: Vec::new(),
             rows: 0,
             term_buf: Vec::with_capacity(128),
             token_buf: Vec::with_capacity(MAX_TOKEN_BYTES * 2),
@@ -148,28 +247,41 @@ impl TermIndexBuilder {
         let block = self.current_block();
         let mut term_buf = std::mem::take(&mut self.term_buf);
         let mut token_buf = std::mem::take(&mut self.token_buf);
+        let message_field = self.terms.field_id(MESSAGE_FIELD.as_bytes());
         tokenizer::for_each_token(message, &mut token_buf, |token| {
             term_buf.clear();
             term_buf.extend_from_slice(MESSAGE_FIELD.as_bytes());
             term_buf.push(FIELD_SEPARATOR);
             term_buf.extend_from_slice(token);
-            self.terms.insert(&term_buf, block);
+            self.terms.insert(&term_buf, message_field, block);
         });
-        for &(field, value) in keywords {
+        let keywords = keywords.iter().map(|&(field, value)| ("", field, value));
+        let attributes = attributes.map(|(key, value)| (ATTRIBUTE_FIELD_PREFIX, key, value));
+        for (position, (prefix, field, value)) in keywords.chain(attributes).enumerate() {
             if let Some(value) = value {
-                keyword_term(&mut term_buf, "", field, value);
-                self.terms.insert(&term_buf, block);
-            }
-        }
-        for (key, value) in attributes {
-            if let Some(value) = value {
-                keyword_term(&mut term_buf, ATTRIBUTE_FIELD_PREFIX, key, value);
-                self.terms.insert(&term_buf, block);
+                keyword_term(&mut term_buf, prefix, field, value);
+                let id = self.field_id_at(position, field_of(&term_buf));
+                self.terms.insert(&term_buf, id, block);
             }
         }
         self.term_buf = term_buf;
         self.token_buf = token_buf;
         self.rows += 1;
+    }
+
+    /// The id of `name`, the field at `position` in the row, through the memo of that position.
+    fn field_id_at(&mut self, position: usize, name: &[u8]) -> u16 {
+        if let Some((memo, id)) = self.field_memo.get(position)
+            && memo.as_slice() == name
+        {
+            return *id;
+        }
+        let id = self.terms.field_id(name);
+        if self.field_memo.len() <= position {
+            self.field_memo.resize(position + 1, (Vec::new(), 0));
+        }
+        self.field_memo[position] = (name.to_vec(), id);
+        id
     }
 
     /// Writes the index region: directory (fixed header, data stripe checksums, term block
@@ -178,31 +290,47 @@ impl TermIndexBuilder {
     /// fingerprints in each of their blocks;
     /// the others with exact postings. Layout in docs/format.md.
     pub fn finish(
-        self,
+        mut self,
         footer_digest: [u8; 32],
         stripe_bytes: u32,
         stripes: &[u32],
     ) -> (Vec<u8>, IndexStats) {
         let posting_blocks = self.rows.div_ceil(u64::from(self.block_rows)) as usize;
-        let table = self.terms;
+        let groups = self.terms.group();
+        let occurrences = &self.terms;
         let hasher = super::TermHasher::for_segment(INDEX_VERSION, &footer_digest);
-        let mut exact: Vec<(&[u8], &PostingList)> = Vec::new();
+        let blocks_of = |range: &std::ops::Range<usize>| {
+            occurrences.seen[range.clone()].iter().map(|o| o.block)
+        };
+        let mut exact: Vec<(&[u8], std::ops::Range<usize>)> = Vec::new();
         let mut rare: Vec<(u32, u32)> = Vec::new(); // (hash, block)
-        let mut fields: BTreeMap<&[u8], FieldStats> = BTreeMap::new();
-        for entry in &table.entries {
-            let term = table.term(entry);
-            let list = &entry.postings;
-            let stats = fields.entry(field_of(term)).or_default();
-            if list.rest.len() < RARE_MAX_BLOCKS {
+        let mut by_id: Vec<FieldStats> = Vec::new();
+        by_id.resize_with(occurrences.field_names.len(), FieldStats::default);
+        let mut other_fields: BTreeMap<&[u8], FieldStats> = BTreeMap::new();
+        for range in groups {
+            let first = &occurrences.seen[range.start];
+            let stats = match first.field() {
+                OTHER_FIELD => other_fields
+                    .entry(occurrences.field_name(first))
+                    .or_default(),
+                id => &mut by_id[id as usize],
+            };
+            if range.len() <= RARE_MAX_BLOCKS {
                 stats.rare += 1;
-                let hash = hasher.hash(term);
-                for &block in std::iter::once(&list.first).chain(&list.rest) {
+                let hash = hasher.hash_crc(first.crc());
+                for block in blocks_of(&range) {
                     stats.rare_blocks.insert(block);
                     rare.push((hash, block));
                 }
             } else {
                 stats.exact += 1;
-                exact.push((term, list));
+                exact.push((occurrences.bytes(first), range));
+            }
+        }
+        let mut fields: BTreeMap<&[u8], FieldStats> = other_fields;
+        for (name, stats) in occurrences.field_names.iter().zip(by_id) {
+            if stats.rare + stats.exact > 0 {
+                fields.insert(name, stats);
             }
         }
         exact.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -235,7 +363,8 @@ impl TermIndexBuilder {
                 raw.clear();
             };
 
-        for &(term, list) in &exact {
+        for (term, range) in &exact {
+            let term = *term;
             if in_block == 0 {
                 first_term.clear();
                 first_term.extend_from_slice(term);
@@ -251,8 +380,7 @@ impl TermIndexBuilder {
             varint::put(&mut raw, (term.len() - shared) as u64);
             raw.extend_from_slice(&term[shared..]);
             postings_buf.clear();
-            postings_buf.push(list.first);
-            postings_buf.extend_from_slice(&list.rest);
+            postings_buf.extend(blocks_of(range));
             encode_postings(&postings_buf, &mut raw);
             let kind = stats.by_kind.entry(kind_of(term).to_owned()).or_default();
             kind.0 += 1;

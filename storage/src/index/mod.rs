@@ -60,7 +60,11 @@ impl TermHasher {
     }
 
     pub fn hash(self, term: &[u8]) -> u32 {
-        let crc = crc32c::crc32c(term);
+        self.hash_crc(crc32c::crc32c(term))
+    }
+
+    /// [`TermHasher::hash`] of a term whose CRC-32C is `crc`.
+    pub fn hash_crc(self, crc: u32) -> u32 {
         match self {
             TermHasher::Crc32c => crc,
             TermHasher::Seeded(seed) => fmix32(crc ^ seed),

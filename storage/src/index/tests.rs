@@ -118,6 +118,102 @@ proptest! {
     }
 }
 
+/// Checks an index built over `rows` against brute force: dictionary terms and postings
+/// exactly, fingerprinted terms found in all their blocks.
+fn assert_matches_brute_force(rows: &[(String, Option<String>)], block_rows: u32) {
+    let (bytes, stats) = build(rows, block_rows);
+    let (dir, all) = decode_all(&bytes, &stats);
+    let expected = brute_force(rows, block_rows);
+    let (multi, single): (BTreeMap<_, _>, BTreeMap<_, _>) = expected
+        .into_iter()
+        .partition(|(_, p)| p.len() as usize > RARE_MAX_BLOCKS);
+    assert_eq!(dir.terms as usize, all.len());
+    assert_eq!(dir.rare_terms as usize, single.len());
+    assert_eq!(all, multi);
+    for (term, postings) in &single {
+        assert!(postings.is_subset(&rare_lookup(&bytes, &dir, term)));
+    }
+}
+
+#[test]
+fn terms_with_the_same_crc_and_length_stay_apart() {
+    // The builder matches a term across blocks by (field, CRC-32C, length) before its bytes;
+    // real CRC collisions between same-length tokens must still give each token its own postings.
+    let mut by_crc: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for i in 0..400_000u64 {
+        // splitmix64: spread-out tokens (CRCs of nearby strings never collide).
+        let mut z = i.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let token = format!("{:016x}", z ^ (z >> 31));
+        let crc = crc32c::crc32c(Term::message_token(&token).as_bytes());
+        if let Some(other) = by_crc.insert(crc, token.clone()) {
+            pairs.push((other, token));
+        }
+    }
+    assert!(pairs.len() >= 3, "found {} colliding pairs", pairs.len());
+    // Each pair: the first token in 12 blocks (dictionary), the second in 2 (fingerprints),
+    // and for the next pair the other way round; both sometimes in the same block.
+    let block_rows = 4;
+    let mut rows: Vec<(String, Option<String>)> = Vec::new();
+    for block in 0..16 {
+        for row in 0..block_rows {
+            let mut words = vec![format!("w{row}")];
+            for (n, (a, b)) in pairs.iter().enumerate() {
+                let (often, seldom) = if n % 2 == 0 { (a, b) } else { (b, a) };
+                if row == 0 && block < 12 {
+                    words.push(often.clone());
+                }
+                if row == 1 && (block == 3 || block == 14) {
+                    words.push(seldom.clone());
+                }
+            }
+            rows.push((words.join(" "), None));
+        }
+    }
+    assert_matches_brute_force(&rows, block_rows);
+}
+
+#[test]
+fn more_fields_than_field_ids_keep_their_statistics() {
+    // Field ids are 16 bits; fields beyond 65,535 take their name from the term.
+    let fields = 70_000usize;
+    let mut builder = TermIndexBuilder::new(16);
+    for i in 0..fields {
+        let key = format!("k{i}");
+        builder.add_row(
+            "m",
+            &[],
+            [(key.as_str(), Some("v")), ("shared", Some("x"))].into_iter(),
+        );
+    }
+    let (bytes, stats) = builder.finish([7; 32], 65536, &[1]);
+    let (dir, all) = decode_all(&bytes, &stats);
+    assert_eq!(
+        dir.fields.len(),
+        fields + 2,
+        "message, shared and every k<i>"
+    );
+    for i in [0, 65_000, 65_534, 65_535, 69_999] {
+        let name = format!("attributes.k{i}");
+        let field = dir
+            .fields
+            .iter()
+            .find(|f| f.field == name.as_bytes())
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!((field.exact_terms, field.rare_terms), (0, 1), "{name}");
+        assert_eq!(
+            field.rare_blocks.iter().collect::<Vec<_>>(),
+            vec![i as u32 / 16]
+        );
+        let term = Term::attribute(&format!("k{i}"), "v");
+        assert!(rare_lookup(&bytes, &dir, term.as_bytes()).contains(i as u32 / 16));
+    }
+    let shared = Term::attribute("shared", "x");
+    assert_eq!(all[shared.as_bytes()].len() as usize, fields.div_ceil(16));
+}
+
 #[test]
 fn fingerprints_rarely_name_other_blocks() {
     // 20,000 unique ids over 80 blocks: each look-up should find its block and few others.
