@@ -14,6 +14,13 @@ use crate::tokenizer::{self, MAX_TOKEN_BYTES, TOKENIZER_VERSION};
 /// of level 9 at a fraction of the time (measured, docs/format.md).
 const TERM_BLOCK_ZSTD_LEVEL: i32 = 3;
 
+/// Terms per row (distinct within their posting block) and bytes per term that
+/// [`TermIndexBuilder::for_rows`] reserves room for: generous for log lines (the benchmark
+/// corpus has ~11 terms of ~23 bytes), and capped.
+const RESERVED_TERMS_PER_ROW: usize = 16;
+const RESERVED_BYTES_PER_TERM: usize = 32;
+const MAX_RESERVED_TERMS: usize = 32 << 20;
+
 /// A term's first occurrence in one posting block: its key and where its bytes are (16 bytes,
 /// the builder's main memory cost).
 #[derive(Clone, Copy)]
@@ -127,14 +134,14 @@ impl TermOccurrences {
         }
     }
 
-    /// Sorts the occurrences so that each distinct term's are adjacent, in block order, and
-    /// returns the ranges of `seen` holding each term. Equal keys with different bytes are
-    /// told apart by their bytes; the bytes of a term seen in one block are never read.
+    /// Sorts the occurrences so that each distinct term's are adjacent, in block order. Equal
+    /// keys with different bytes (rare) are ordered by their bytes; returns where they are, for
+    /// [`TermOccurrences::terms`]. The bytes of a term seen in one block are never read.
     fn group(&mut self) -> Vec<std::ops::Range<usize>> {
         self.seen.sort_unstable_by_key(|o| (o.key, o.block));
         let (arena, seen) = (&self.arena, &mut self.seen);
         let bytes = |o: &Occurrence| term_at(arena, o.start);
-        let mut terms = Vec::new();
+        let mut collided = Vec::new();
         let mut i = 0;
         while i < seen.len() {
             let key = seen[i].key;
@@ -142,27 +149,47 @@ impl TermOccurrences {
             while end < seen.len() && seen[end].key == key {
                 end += 1;
             }
-            let collided = end - i > 1 && {
+            if end - i > 1 && {
                 let first = bytes(&seen[i]);
                 seen[i + 1..end].iter().any(|o| bytes(o) != first)
-            };
-            if collided {
+            } {
                 seen[i..end].sort_by(|a, b| bytes(a).cmp(bytes(b)).then(a.block.cmp(&b.block)));
-                let mut j = i;
-                while j < end {
-                    let mut k = j + 1;
-                    while k < end && bytes(&seen[k]) == bytes(&seen[j]) {
-                        k += 1;
-                    }
-                    terms.push(j..k);
-                    j = k;
-                }
-            } else {
-                terms.push(i..end);
+                collided.push(i..end);
             }
             i = end;
         }
-        terms
+        collided
+    }
+
+    /// The ranges of `seen` holding each distinct term, after [`TermOccurrences::group`]
+    /// returned `collided`.
+    fn terms<'a>(
+        &'a self,
+        collided: &'a [std::ops::Range<usize>],
+    ) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+        let seen = &self.seen;
+        let mut collided = collided.iter().peekable();
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            if i >= seen.len() {
+                return None;
+            }
+            let key = seen[i].key;
+            let split = collided.peek().is_some_and(|c| c.contains(&i));
+            let mut end = i + 1;
+            while end < seen.len()
+                && seen[end].key == key
+                && (!split || self.bytes(&seen[end]) == self.bytes(&seen[i]))
+            {
+                end += 1;
+            }
+            if collided.peek().is_some_and(|c| c.end <= end) {
+                collided.next();
+            }
+            let range = i..end;
+            i = end;
+            Some(range)
+        })
     }
 }
 
@@ -226,6 +253,22 @@ impl TermIndexBuilder {
             term_buf: Vec::with_capacity(128),
             token_buf: Vec::with_capacity(MAX_TOKEN_BYTES * 2),
         }
+    }
+
+    /// A builder for about `rows` rows: room for a typical number of terms is reserved up
+    /// front, so the builder's buffers are not copied as they grow (reserved memory that is
+    /// never written costs address space, not RAM).
+    pub fn for_rows(block_rows: u32, rows: usize) -> Self {
+        let mut builder = Self::new(block_rows);
+        let occurrences = rows
+            .saturating_mul(RESERVED_TERMS_PER_ROW)
+            .min(MAX_RESERVED_TERMS);
+        builder.terms.seen.reserve(occurrences);
+        builder
+            .terms
+            .arena
+            .reserve(occurrences * RESERVED_BYTES_PER_TERM);
+        builder
     }
 
     pub fn rows(&self) -> u64 {
@@ -296,7 +339,7 @@ impl TermIndexBuilder {
         stripes: &[u32],
     ) -> (Vec<u8>, IndexStats) {
         let posting_blocks = self.rows.div_ceil(u64::from(self.block_rows)) as usize;
-        let groups = self.terms.group();
+        let collided = self.terms.group();
         let occurrences = &self.terms;
         let hasher = super::TermHasher::for_segment(INDEX_VERSION, &footer_digest);
         let blocks_of = |range: &std::ops::Range<usize>| {
@@ -307,7 +350,7 @@ impl TermIndexBuilder {
         let mut by_id: Vec<FieldStats> = Vec::new();
         by_id.resize_with(occurrences.field_names.len(), FieldStats::default);
         let mut other_fields: BTreeMap<&[u8], FieldStats> = BTreeMap::new();
-        for range in groups {
+        for range in occurrences.terms(&collided) {
             let first = &occurrences.seen[range.start];
             let stats = match first.field() {
                 OTHER_FIELD => other_fields

@@ -149,7 +149,8 @@ impl SegmentWriter {
             // channel holds nothing, so at most two slices' copies are alive.
             let (to_index, slices) = std::sync::mpsc::sync_channel(0);
             let block_rows = self.options.block_rows;
-            let index = scope.spawn(move || build_index(slices, block_rows));
+            let total_rows = order.len();
+            let index = scope.spawn(move || build_index(slices, block_rows, total_rows));
             write_file(&temp, rows, &self.labels, &self.options, to_index, index)
         });
         let (blake3, bytes, index_offset, index, page_index_crc32c) = match result {
@@ -335,8 +336,9 @@ const COPY_SLICE_ROWS: usize = 8192;
 fn build_index(
     slices: std::sync::mpsc::Receiver<RecordBatch>,
     block_rows: u32,
+    total_rows: usize,
 ) -> TermIndexBuilder {
-    let mut builder = TermIndexBuilder::new(block_rows);
+    let mut builder = TermIndexBuilder::for_rows(block_rows, total_rows);
     for batch in slices {
         let c = IndexedColumns::of(&batch);
         let mut keywords: Vec<(&str, Option<&str>)> =
