@@ -76,7 +76,7 @@ impl EngineOptions {
             data_dir: data_dir.into(),
             flush_bytes: 128 << 20,
             flush_age: Duration::from_secs(300),
-            memtable_limit_bytes: 320 << 20,
+            memtable_limit_bytes: 256 << 20,
             partition_min_rows: 10_000,
             segment: SegmentWriterOptions::default(),
             wal: WalOptions::default(),

@@ -108,15 +108,21 @@ impl Memtable {
         if self.rows == 0 {
             self.created = Instant::now();
         }
-        for (i, record) in records.iter().enumerate() {
-            let hour = record.timestamp.unwrap_or(observed_ns).div_euclid(HOUR_NS);
-            let key = (stream.to_string(), hour);
-            let buffer = match self.hours.get_mut(&key) {
-                Some(b) => b,
-                None => self.hours.entry(key).or_default(),
-            };
-            buffer.append(record, first_seq + i as u64, observed_ns);
-            self.bytes += approximate_bytes(record);
+        let hour_of = |r: &LogRecord| r.timestamp.unwrap_or(observed_ns).div_euclid(HOUR_NS);
+        // One buffer look-up per run of rows in the same hour, not one per row.
+        let mut start = 0;
+        while start < records.len() {
+            let hour = hour_of(&records[start]);
+            let run = records[start..]
+                .iter()
+                .position(|r| hour_of(r) != hour)
+                .unwrap_or(records.len() - start);
+            let buffer = self.hours.entry((stream.to_string(), hour)).or_default();
+            for (i, record) in records[start..start + run].iter().enumerate() {
+                buffer.append(record, first_seq + (start + i) as u64, observed_ns);
+                self.bytes += approximate_bytes(record);
+            }
+            start += run;
         }
         self.rows += records.len();
         self.first_seq.get_or_insert(first_seq);
