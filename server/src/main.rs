@@ -3,6 +3,8 @@
 
 /// mimalloc: ingest allocates row strings on the parser thread and frees them on another, which
 /// glibc's malloc serves slowly (consolidation and chunk unlinking were ~10% of `silt ingest`).
+/// Version 2: it returns freed memory to the system after 10 ms where version 3 waits a second,
+/// which held `silt ingest`'s peak RSS ~70 MiB higher at the same speed.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
