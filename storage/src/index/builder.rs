@@ -126,14 +126,6 @@ impl TermOccurrences {
         term_at(&self.arena, o.start)
     }
 
-    /// The field name of an occurrence.
-    fn field_name<'a>(&'a self, o: &Occurrence) -> &'a [u8] {
-        match o.field() {
-            OTHER_FIELD => field_of(self.bytes(o)),
-            id => &self.field_names[id as usize],
-        }
-    }
-
     /// Sorts the occurrences so that each distinct term's are adjacent, in block order. Equal
     /// keys with different bytes (rare) are ordered by their bytes; returns where they are, for
     /// [`TermOccurrences::terms`]. The bytes of a term seen in one block are never read.
@@ -354,7 +346,7 @@ impl TermIndexBuilder {
             let first = &occurrences.seen[range.start];
             let stats = match first.field() {
                 OTHER_FIELD => other_fields
-                    .entry(occurrences.field_name(first))
+                    .entry(field_of(occurrences.bytes(first)))
                     .or_default(),
                 id => &mut by_id[id as usize],
             };

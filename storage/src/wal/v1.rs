@@ -161,54 +161,19 @@ pub struct RecordTooLarge {
 
 /// Encodes and compresses `rows`; fails when either payload size exceeds [`MAX_RECORD_BYTES`].
 pub fn encode_body(stream: &str, rows: &[LogRecord]) -> Result<EncodedBody, RecordTooLarge> {
+    let raw = payload::encode(stream, rows);
+    let uncompressed_len = checked_len("uncompressed payload", raw.len())?;
+    let compressed = lz4_flex::block::compress(&raw);
+    checked_len("compressed payload", compressed.len())?;
     let row_count = u32::try_from(rows.len()).map_err(|_| RecordTooLarge {
         field: "row count",
         len: rows.len() as u64,
     })?;
-    ENCODE_SCRATCH.with_borrow_mut(|raw| {
-        raw.clear();
-        payload::encode_into(stream, rows, raw);
-        let body = checked_len("uncompressed payload", raw.len()).map(|uncompressed_len| {
-            let mut compressed = SPARE_COMPRESSED.take();
-            compressed.clear();
-            compressed.resize(lz4_flex::block::get_maximum_output_size(raw.len()), 0);
-            let n = lz4_flex::block::compress_into(raw, &mut compressed)
-                .expect("the output holds the worst case");
-            compressed.truncate(n);
-            (compressed, uncompressed_len)
-        });
-        if raw.capacity() > KEPT_SCRATCH_BYTES {
-            *raw = Vec::new();
-        }
-        let (compressed, uncompressed_len) = body?;
-        checked_len("compressed payload", compressed.len())?;
-        Ok(EncodedBody {
-            compressed,
-            uncompressed_len,
-            row_count,
-        })
+    Ok(EncodedBody {
+        compressed,
+        uncompressed_len,
+        row_count,
     })
-}
-
-/// Buffers of [`encode_body`] larger than this are not kept for the next request.
-const KEPT_SCRATCH_BYTES: usize = 32 << 20;
-
-thread_local! {
-    /// Per thread, the uncompressed payload buffer of [`encode_body`] and the compressed buffer
-    /// of the last [`EncodedBody`] dropped, kept between requests: allocating them afresh for
-    /// each request made the kernel zero a new page every 4 KiB (~5% of `silt ingest`).
-    static ENCODE_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    static SPARE_COMPRESSED: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-impl Drop for EncodedBody {
-    fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.compressed);
-        if buf.capacity() <= KEPT_SCRATCH_BYTES {
-            // During thread teardown the slot may be gone; the buffer is then simply freed.
-            let _ = SPARE_COMPRESSED.try_with(|spare| spare.set(buf));
-        }
-    }
 }
 
 fn checked_len(field: &'static str, len: usize) -> Result<u32, RecordTooLarge> {
