@@ -5,8 +5,9 @@ use silt_storage::record::{level_from_otlp_severity, level_from_syslog_severity,
 
 /// A level word must start within this many bytes of the line start.
 pub(crate) const MAX_LEVEL_SCAN_BYTES: usize = 120;
-/// A level word must be one of this many first whitespace-separated tokens.
-pub(crate) const MAX_LEVEL_SCAN_TOKENS: usize = 8;
+/// A level word must be one of this many first whitespace-separated tokens (BGL-style lines
+/// put it ninth).
+pub(crate) const MAX_LEVEL_SCAN_TOKENS: usize = 10;
 /// Longest level spelling `normalize_level` knows (`informational`).
 const MAX_LEVEL_WORD_BYTES: usize = 13;
 /// Shortest level spelling (`err`, `inf`...).
@@ -14,7 +15,8 @@ const MIN_LEVEL_WORD_BYTES: usize = 3;
 /// Largest valid syslog PRI value (facility 23, severity 7).
 const MAX_SYSLOG_PRI: u32 = 191;
 
-/// The level of a text line: a syslog `<PRI>` prefix, else a level word among the first tokens.
+/// The level of a text line: a syslog `<PRI>` prefix, the letter of a klog header or of an
+/// Android logcat line, else a level word among the first tokens.
 ///
 /// `timestamp_end` is the offset just past a timestamp found in the line, if any: a lowercase
 /// word right after it counts as a level (`2024-01-02 03:04:05 info ...`).
@@ -27,7 +29,10 @@ const MAX_SYSLOG_PRI: u32 = 191;
 ///   `-`, `|` or `:` separators between), or as `word:` right after a token ending in `:`
 ///   (`sshd[42]: error: ...`).
 pub(crate) fn scan_line_level(line: &[u8], timestamp_end: Option<usize>) -> Option<&'static str> {
-    if let Some(level) = syslog_pri_level(line) {
+    if let Some(level) = syslog_pri_level(line)
+        .or_else(|| klog_level(line))
+        .or_else(|| logcat_level(line))
+    {
         return Some(level);
     }
     let limit = line.len().min(MAX_LEVEL_SCAN_BYTES);
@@ -108,7 +113,62 @@ struct TokenContext {
 }
 
 fn is_separator(c: u8) -> bool {
-    c.is_ascii_whitespace() || matches!(c, b'-' | b'|' | b':')
+    c.is_ascii_whitespace() || matches!(c, b'-' | b'|' | b':' | b',')
+}
+
+/// The level letters of klog and logcat: `V`erbose, `D`ebug, `I`nfo, `W`arn, `E`rror, `F`atal,
+/// `A`ssert.
+fn level_letter(letter: u8) -> Option<&'static str> {
+    Some(match letter {
+        b'V' => "TRACE",
+        b'D' => "DEBUG",
+        b'I' => "INFO",
+        b'W' => "WARN",
+        b'E' => "ERROR",
+        b'F' | b'A' => "FATAL",
+        _ => return None,
+    })
+}
+
+/// `Lmmdd HH:mm:ss` at the start of the line (klog, glog), `L` one of `IWEF`.
+fn klog_level(line: &[u8]) -> Option<&'static str> {
+    let header = line.get(..9)?;
+    let shape = header[1..5].iter().all(u8::is_ascii_digit)
+        && header[5] == b' '
+        && header[6..8].iter().all(u8::is_ascii_digit)
+        && header[8] == b':';
+    if !shape || !matches!(header[0], b'I' | b'W' | b'E' | b'F') {
+        return None;
+    }
+    level_letter(header[0])
+}
+
+/// Android logcat's `threadtime` lines: `MM-dd HH:mm:ss.SSS  pid  tid L tag: message`.
+fn logcat_level(line: &[u8]) -> Option<&'static str> {
+    let date = line.get(..18)?;
+    let digit_at = |i: usize| date[i].is_ascii_digit();
+    let shape = [0, 1, 3, 4, 6, 7, 9, 10, 12, 13, 15, 16, 17]
+        .into_iter()
+        .all(digit_at)
+        && date[2] == b'-'
+        && date[5] == b' '
+        && date[8] == b':'
+        && date[11] == b':'
+        && date[14] == b'.';
+    if !shape {
+        return None;
+    }
+    let mut fields = line[18..]
+        .split(u8::is_ascii_whitespace)
+        .filter(|f| !f.is_empty());
+    let pid = fields.next()?;
+    let tid = fields.next()?;
+    let letter = fields.next()?;
+    let numeric = |f: &[u8]| f.iter().all(u8::is_ascii_digit);
+    if !numeric(pid) || !numeric(tid) || letter.len() != 1 {
+        return None;
+    }
+    level_letter(letter[0])
 }
 
 /// `<PRI>` at the very start of the line → the severity's level.
@@ -232,10 +292,53 @@ mod tests {
             Some("WARN")
         );
         assert_eq!(
-            level("a b c d e f g h ERROR"),
+            level("a b c d e f g h i j ERROR"),
             None,
             "beyond the token window"
         );
+        let bgl = "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 \
+                   2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL FATAL data bus error";
+        assert_eq!(level(bgl), Some("FATAL"), "the ninth token");
+    }
+
+    #[test]
+    fn level_after_a_comma_following_the_timestamp() {
+        let line = "2016-09-28 04:30:31, Warning           CSI    Unrecognized packageExtended";
+        assert_eq!(scan_line_level(line.as_bytes(), Some(19)), Some("WARN"));
+        let line = "2016-09-28 04:30:31, Info    CBS    Session: 30546174_3 initialized";
+        assert_eq!(scan_line_level(line.as_bytes(), Some(19)), Some("INFO"));
+    }
+
+    #[test]
+    fn klog_and_logcat_letters() {
+        assert_eq!(
+            level("E0312 10:22:33.123456    4711 reflector.go:138] watch failed"),
+            Some("ERROR")
+        );
+        assert_eq!(
+            level("I1202 07:00:01.000001       1 leaderelection.go:258] acquired"),
+            Some("INFO")
+        );
+        assert_eq!(level("W0101 00:00:00.5 1 x.go:1] careful"), Some("WARN"));
+        assert_eq!(level("X0312 10:22:33.1 1 x.go:1] no"), None);
+        assert_eq!(level("E031 10:22:33 not a klog header"), None);
+        assert_eq!(
+            level("03-17 16:13:38.811  1702  2395 D WindowManager: freezing"),
+            Some("DEBUG")
+        );
+        assert_eq!(
+            level("03-17 16:13:38.811  1702 17061 W PowerManagerService: slow"),
+            Some("WARN")
+        );
+        assert_eq!(
+            level("12-01 09:15:00.004   900   900 E AndroidRuntime: FATAL EXCEPTION"),
+            Some("ERROR")
+        );
+        assert_eq!(
+            level("03-17 16:13:38.811  1702  2395 Dx WindowManager: not a letter"),
+            None
+        );
+        assert_eq!(level("03-17 16:13:38.811 started D x"), None);
     }
 
     #[test]

@@ -167,6 +167,58 @@ mod tests {
         assert_eq!(ts(clf), Some(ns("2000-10-10T20:55:36Z")));
     }
 
+    /// Shapes of other well-known corpora (BGL, Thunderbird, HPC, Android, Proxifier, klog,
+    /// Windows CBS), with made-up content.
+    #[test]
+    fn more_corpus_shapes() {
+        // BGL and Thunderbird: alert label, then epoch seconds, then a dotted date.
+        let bgl = "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 \
+                   R02-M1-N0-C:J12-U11 RAS KERNEL INFO cache parity error corrected";
+        assert_eq!(ts(bgl), Some(ns("2005-06-03T22:42:50Z")));
+        let record = parse_text_line(bgl.as_bytes(), &opts());
+        assert_eq!(record.level.as_deref(), Some("INFO"));
+        let thunderbird = "- 1131566461 2005.11.09 tb17 Nov 9 12:01:01 tb17/tb17 crond[2915]: ok";
+        assert_eq!(ts(thunderbird), Some(ns("2005-11-09T20:01:01Z")));
+        let label = "KERNDTLB 1118536327 2005.06.11 R30-M0-N9-C:J16-U01 2005-06-11-17.32.07.581048";
+        assert_eq!(ts(label), Some(ns("2005-06-12T00:32:07Z")));
+        // HPC: a line counter (never a 1970 timestamp), epoch seconds as the fifth token.
+        let hpc = "134681 node-246 unix.hw state_change.unavailable 1077804742 1 Component State";
+        assert_eq!(ts(hpc), Some(ns("2004-02-26T14:12:22Z")));
+        assert_eq!(
+            ts("2561 node-92 action start 1074119817 1 clusterAddMember"),
+            { Some(ns("2004-01-14T22:36:57Z")) }
+        );
+        // Android logcat and Proxifier: no year, resolved like syslog dates (now is 2024-06-15).
+        assert_eq!(
+            ts("03-17 16:13:38.811  1702  2395 D WindowManager: x"),
+            Some(ns("2024-03-17T16:13:38.811Z"))
+        );
+        assert_eq!(
+            ts("12-25 08:00:00.000  1702  2395 I Clock: x"),
+            Some(ns("2023-12-25T08:00:00Z"))
+        );
+        assert_eq!(
+            ts("[10.30 16:49:06] chrome.exe - proxy.example.org:5070 open through proxy"),
+            Some(ns("2023-10-30T16:49:06Z"))
+        );
+        assert_eq!(ts("[13.30 16:49:06] x"), None, "month 13");
+        // klog: level letter, MMdd, time with microseconds.
+        assert_eq!(
+            ts("E0312 10:22:33.123456    4711 reflector.go:138] watch failed"),
+            Some(ns("2024-03-12T10:22:33.123456Z"))
+        );
+        assert_eq!(
+            ts("x E0312 10:22:33.123456 1 a.go:1] y"),
+            None,
+            "klog only first"
+        );
+        // Windows CBS: the level follows `time, `.
+        let cbs = "2016-09-28 04:30:31, Info                  CBS    Session initialized";
+        let record = parse_text_line(cbs.as_bytes(), &opts());
+        assert_eq!(record.timestamp, Some(ns("2016-09-28T04:30:31Z")));
+        assert_eq!(record.level.as_deref(), Some("INFO"));
+    }
+
     #[test]
     fn epoch_numbers_only_in_range() {
         assert_eq!(ts("1700000000 x"), Some(ns("2023-11-14T22:13:20Z")));
@@ -185,10 +237,16 @@ mod tests {
         assert_eq!(ts("99999999999 x"), None, "between units");
         assert_eq!(ts("1700000000abc"), None);
         assert_eq!(
-            ts("x 1700000000"),
-            None,
-            "epoch numbers only as the first token"
+            ts("x 1700000000 y"),
+            Some(ns("2023-11-14T22:13:20Z")),
+            "a whole later token"
         );
+        assert_eq!(ts("x 1700000000"), Some(ns("2023-11-14T22:13:20Z")));
+        assert_eq!(ts("x id=1700000000 y"), None, "later only as a whole token");
+        assert_eq!(ts("x [1700000000] y"), None);
+        assert_eq!(ts("x 1700000000ms y"), None);
+        assert_eq!(ts("x 1700000000, y"), None);
+        assert_eq!(ts("a b c d e 1700000000"), None, "beyond the token window");
     }
 
     #[test]

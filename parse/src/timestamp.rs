@@ -6,8 +6,9 @@ use super::calendar::{NANOS_PER_SEC, SECS_PER_DAY, days_from_civil, days_in_mont
 
 /// A timestamp must start within this many bytes of the line start to be recognised.
 pub(crate) const MAX_TIMESTAMP_SCAN_BYTES: usize = 64;
-/// A timestamp must start within this many whitespace-separated tokens of the line start.
-pub(crate) const MAX_TIMESTAMP_SCAN_TOKENS: usize = 4;
+/// A timestamp must start within this many whitespace-separated tokens of the line start (the
+/// epoch seconds of HPC-style lines are the fifth token).
+pub(crate) const MAX_TIMESTAMP_SCAN_TOKENS: usize = 5;
 
 /// 2000-01-01T00:00:00Z and 2100-01-01T00:00:00Z: epoch numbers outside this range are not timestamps.
 const EPOCH_MIN_SECS: i64 = 946_684_800;
@@ -45,7 +46,11 @@ struct WallTime {
     offset_secs: Option<i32>,
 }
 
-/// Finds a timestamp starting within the first tokens of a text line.
+/// Finds a timestamp starting within the first tokens of a text line; the first one found wins.
+///
+/// Epoch numbers count in the first token (also bracketed or quoted) and as whole later tokens
+/// (`- 1117838570 2005.06.03 ...`), when they fall between 2000 and 2100. The number-pair
+/// `yyMMdd HHmmss` and the klog header count only in the first token.
 ///
 /// Returns the timestamp in UTC nanoseconds and the byte offset just past it.
 pub(crate) fn scan_line_timestamp(line: &[u8], opts: &ParseOptions) -> Option<(i64, usize)> {
@@ -63,12 +68,15 @@ pub(crate) fn scan_line_timestamp(line: &[u8], opts: &ParseOptions) -> Option<(i
         if !byte.is_ascii_alphanumeric() || !is_candidate_boundary(prev) {
             continue;
         }
-        let allow_epoch = tokens_seen <= 1;
-        if let Some((wall, end)) = parse_wall_time_at(line, start, allow_epoch) {
+        let first_token = tokens_seen <= 1;
+        if let Some((wall, end)) = parse_wall_time_at(line, start, first_token) {
             if let Some(ns) = resolve(wall, opts) {
                 return Some((ns, end));
             }
-        } else if allow_epoch && let Some((ns, end)) = parse_epoch_at(line, start) {
+        } else if (first_token || prev.is_ascii_whitespace())
+            && let Some((ns, end)) = parse_epoch_at(line, start)
+            && (first_token || line.get(end).is_none_or(u8::is_ascii_whitespace))
+        {
             return Some((ns, end));
         }
     }
@@ -150,20 +158,25 @@ fn is_candidate_boundary(prev: u8) -> bool {
         )
 }
 
-/// Tries every calendar format at `start`; `None` when none matches there.
-fn parse_wall_time_at(b: &[u8], start: usize, allow_epoch_like: bool) -> Option<(WallTime, usize)> {
+/// Tries every calendar format at `start`; `None` when none matches there. `first_token` admits
+/// the forms that look like something else elsewhere in a line.
+fn parse_wall_time_at(b: &[u8], start: usize, first_token: bool) -> Option<(WallTime, usize)> {
     let first = *b.get(start)?;
     if first.is_ascii_digit() {
         parse_iso_like(b, start)
             .or_else(|| parse_compact_dash(b, start))
             .or_else(|| parse_slash_short(b, start))
             .or_else(|| parse_common_log(b, start))
+            .or_else(|| parse_month_day(b, start))
             .or_else(|| {
                 // `yyMMdd HHmmss` looks like two numbers: only where numbers may be timestamps.
-                allow_epoch_like.then(|| parse_hdfs(b, start)).flatten()
+                first_token.then(|| parse_hdfs(b, start)).flatten()
             })
     } else if first.is_ascii_alphabetic() {
-        parse_month_name(b, start)
+        parse_month_name(b, start).or_else(|| {
+            // `I0312 ...` is a klog header only at the start of a line.
+            first_token.then(|| parse_klog(b, start)).flatten()
+        })
     } else {
         None
     }
@@ -246,6 +259,58 @@ fn parse_slash_short(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     let (nanos, i) = parse_fraction(b, i, b".,");
     let wall = WallTime {
         year: Year::Given(two_digit_year(year)),
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanos,
+        offset_secs: None,
+    };
+    Some((wall, i))
+}
+
+/// `MM-dd HH:mm:ss[.frac]` (Android logcat) or `MM.dd HH:mm:ss` (Proxifier): no year, resolved
+/// like syslog dates.
+fn parse_month_day(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
+    let month = digits(b, start, 2)?;
+    if !matches!(b.get(start + 2), Some(b'-' | b'.')) {
+        return None;
+    }
+    let day = digits(b, start + 3, 2)?;
+    if b.get(start + 5) != Some(&b' ') {
+        return None;
+    }
+    let (hour, minute, second, i) = parse_hms(b, start + 6)?;
+    let (nanos, i) = parse_fraction(b, i, b".,");
+    let wall = WallTime {
+        year: Year::Missing,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanos,
+        offset_secs: None,
+    };
+    Some((wall, i))
+}
+
+/// The klog (Kubernetes, glog) header `Lmmdd HH:mm:ss.uuuuuu`, `L` one of `IWEF`: no year,
+/// resolved like syslog dates.
+fn parse_klog(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
+    if !matches!(b.get(start), Some(b'I' | b'W' | b'E' | b'F')) {
+        return None;
+    }
+    let month = digits(b, start + 1, 2)?;
+    let day = digits(b, start + 3, 2)?;
+    if b.get(start + 5) != Some(&b' ') {
+        return None;
+    }
+    let (hour, minute, second, i) = parse_hms(b, start + 6)?;
+    let (nanos, i) = parse_fraction(b, i, b".");
+    let wall = WallTime {
+        year: Year::Missing,
         month,
         day,
         hour,
