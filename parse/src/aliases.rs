@@ -50,8 +50,9 @@ const fn alias(
     }
 }
 
-/// Every alias, in priority order per column.
-pub(super) static ALIASES: [Alias; 35] = [
+/// Every alias, in priority order per column. Keys match without regard to ASCII case, so
+/// `traceId` also matches `TraceId` and `traceid`, `message` matches journald's `MESSAGE`.
+pub(super) static ALIASES: [Alias; 51] = [
     alias("timestamp", Column::Timestamp, 0, None),
     alias("@timestamp", Column::Timestamp, 1, None),
     alias("ts", Column::Timestamp, 2, None),
@@ -59,6 +60,12 @@ pub(super) static ALIASES: [Alias; 35] = [
     alias("datetime", Column::Timestamp, 4, None),
     alias("date", Column::Timestamp, 5, None),
     alias("t", Column::Timestamp, 6, None),
+    // Serilog's compact JSON, OTLP JSON, Google Cloud, journald, log4j2's JSON layout.
+    alias("@t", Column::Timestamp, 7, None),
+    alias("timeUnixNano", Column::Timestamp, 8, None),
+    alias("eventTime", Column::Timestamp, 9, None),
+    alias("__REALTIME_TIMESTAMP", Column::Timestamp, 10, None),
+    alias("timeMillis", Column::Timestamp, 11, None),
     alias("level", Column::Level, 0, Some(NumericLevel::Pino)),
     alias("severity", Column::Level, 1, Some(NumericLevel::Syslog)),
     alias("lvl", Column::Level, 2, Some(NumericLevel::Pino)),
@@ -77,28 +84,47 @@ pub(super) static ALIASES: [Alias; 35] = [
         7,
         Some(NumericLevel::Otlp),
     ),
+    alias("@l", Column::Level, 8, None),
+    alias("severityText", Column::Level, 9, None),
+    alias(
+        "severityNumber",
+        Column::Level,
+        10,
+        Some(NumericLevel::Otlp),
+    ),
+    // journald's syslog priority, a number written as a string.
+    alias("PRIORITY", Column::Level, 11, Some(NumericLevel::Syslog)),
     alias("message", Column::Message, 0, None),
     alias("msg", Column::Message, 1, None),
     alias("log", Column::Message, 2, None),
     alias("text", Column::Message, 3, None),
     alias("body", Column::Message, 4, None),
+    alias("@m", Column::Message, 5, None),
+    alias("@mt", Column::Message, 6, None),
+    alias("short_message", Column::Message, 7, None),
+    alias("textPayload", Column::Message, 8, None),
     alias("service", Column::Service, 0, None),
     alias("service.name", Column::Service, 1, None),
     alias("service_name", Column::Service, 2, None),
     alias("app", Column::Service, 3, None),
+    alias("serviceName", Column::Service, 4, None),
+    alias("resource.service.name", Column::Service, 5, None),
+    alias("SYSLOG_IDENTIFIER", Column::Service, 6, None),
     alias("host", Column::Host, 0, None),
     alias("hostname", Column::Host, 1, None),
     alias("host.name", Column::Host, 2, None),
     alias("host.hostname", Column::Host, 3, None),
+    alias("_HOSTNAME", Column::Host, 4, None),
     alias("trace_id", Column::TraceId, 0, None),
     alias("traceId", Column::TraceId, 1, None),
     alias("trace.id", Column::TraceId, 2, None),
-    alias("traceid", Column::TraceId, 3, None),
     alias("span_id", Column::SpanId, 0, None),
     alias("spanId", Column::SpanId, 1, None),
     alias("span.id", Column::SpanId, 2, None),
 ];
 
 pub(super) fn alias_of(key: &str) -> Option<&'static Alias> {
-    ALIASES.iter().find(|alias| alias.key == key)
+    ALIASES
+        .iter()
+        .find(|alias| alias.key.eq_ignore_ascii_case(key))
 }

@@ -80,7 +80,8 @@ pub(crate) fn level_from_text(value: &str) -> Option<String> {
 pub(crate) enum NumericLevel {
     /// Syslog severity 0 (emergency) – 7 (debug).
     Syslog,
-    /// pino/bunyan: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal.
+    /// pino/bunyan: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal; 0–7 are read
+    /// as syslog severities (GELF's `level`).
     Pino,
     /// OpenTelemetry severity number 1–24.
     Otlp,
@@ -94,6 +95,7 @@ pub(crate) fn level_from_number(value: i64, kind: NumericLevel) -> Option<&'stat
             .and_then(level_from_syslog_severity),
         NumericLevel::Otlp => i32::try_from(value).ok().and_then(level_from_otlp_severity),
         NumericLevel::Pino => Some(match value {
+            0..=7 => return level_from_syslog_severity(value as u8),
             10 => "TRACE",
             20 => "DEBUG",
             30 => "INFO",

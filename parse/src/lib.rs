@@ -24,7 +24,7 @@ const MAX_DETECT_LINES: usize = 8;
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Settings shared by all parsers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseOptions {
     /// UTC offset of timestamps written without a zone, in seconds east of UTC; 0 = UTC.
     pub default_offset_secs: i32,

@@ -6,7 +6,7 @@ use silt_storage::record::LogRecord;
 use super::ParseOptions;
 use super::aliases::{Alias, COLUMN_COUNT, COLUMNS, Column};
 use super::flatten::{Field, FieldKey, JsonValue, flatten_json_object};
-use super::level::{NumericLevel, level_from_number, level_from_text};
+use super::level::{NumericLevel, level_from_number, level_from_text, scan_line_level};
 use super::timestamp::{epoch_ns_from_float, epoch_ns_from_integer, parse_timestamp_str};
 
 /// Parses one NDJSON line (one JSON object).
@@ -94,7 +94,14 @@ fn build_record(fields: Vec<Field>, opts: &ParseOptions) -> LogRecord {
         let target = match (column, field.value) {
             // Already converted above.
             (Some(Column::Timestamp | Column::Level), _) => continue,
-            (Some(Column::Message), JsonValue::Str(s)) => {
+            (Some(Column::Message), JsonValue::Str(mut s)) => {
+                // Docker's json-file `log` ends every line with its newline.
+                if s.ends_with('\n') {
+                    s.pop();
+                    if s.ends_with('\r') {
+                        s.pop();
+                    }
+                }
                 record.message = s;
                 continue;
             }
@@ -111,6 +118,10 @@ fn build_record(fields: Vec<Field>, opts: &ParseOptions) -> LogRecord {
         };
         *target.0 = Some(target.1);
     }
+    if record.level.is_none() {
+        // A JSON envelope around a text line (Docker, journald): the line's level word counts.
+        record.level = scan_line_level(record.message.as_bytes(), None).map(str::to_owned);
+    }
     record
 }
 
@@ -126,7 +137,11 @@ fn timestamp_of(value: &JsonValue, opts: &ParseOptions) -> Option<i64> {
 
 fn level_of(value: &JsonValue, numeric: Option<NumericLevel>) -> Option<String> {
     match value {
-        JsonValue::Str(s) => level_from_text(s),
+        JsonValue::Str(s) => match (s.trim().parse::<i64>(), numeric) {
+            // A number written as a string (journald's `PRIORITY`).
+            (Ok(n), Some(kind)) => level_from_number(n, kind).map(str::to_owned),
+            _ => level_from_text(s),
+        },
         JsonValue::Int(n) => level_from_number(*n, numeric?).map(str::to_owned),
         JsonValue::UInt(n) => {
             level_from_number(i64::try_from(*n).ok()?, numeric?).map(str::to_owned)
@@ -271,14 +286,69 @@ mod tests {
             parse(r#"{"severity_number":17}"#).level.as_deref(),
             Some("ERROR")
         );
-        let record = parse(r#"{"level":3,"severity":"warn"}"#);
+        let record = parse(r#"{"level":35,"severity":"warn"}"#);
         assert_eq!(record.level.as_deref(), Some("WARN"));
-        assert_eq!(attrs(&record), [("level", "3")]);
+        assert_eq!(attrs(&record), [("level", "35")]);
+        // GELF: syslog severities under `level`.
+        assert_eq!(parse(r#"{"level":3}"#).level.as_deref(), Some("ERROR"));
+        assert_eq!(parse(r#"{"level":6}"#).level.as_deref(), Some("INFO"));
         let record = parse(r#"{"loglevel":12}"#);
         assert_eq!(
             (record.level.as_deref(), attrs(&record)),
             (None, vec![("loglevel", "12")])
         );
+    }
+
+    /// Shapes of common shippers and libraries: Docker json-file, journald, GELF, Serilog CLEF,
+    /// OTLP-like flat JSON, Google Cloud.
+    #[test]
+    fn other_producers() {
+        let docker = parse(
+            r#"{"log":"2019-03-05 10:00:00 ERROR boom\r\n","stream":"stderr","time":"2019-03-05T10:00:00.5Z"}"#,
+        );
+        assert_eq!(docker.message, "2019-03-05 10:00:00 ERROR boom");
+        assert_eq!(docker.level.as_deref(), Some("ERROR"), "from the line");
+        assert_eq!(attrs(&docker), [("stream", "stderr")]);
+        let journald = parse(
+            r#"{"__REALTIME_TIMESTAMP":"1704164645000000","PRIORITY":"4","_HOSTNAME":"h1","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"Invalid user x","_PID":"42"}"#,
+        );
+        assert_eq!(journald.timestamp, Some(NS));
+        assert_eq!(journald.level.as_deref(), Some("WARN"));
+        assert_eq!(journald.host.as_deref(), Some("h1"));
+        assert_eq!(journald.service.as_deref(), Some("sshd"));
+        assert_eq!(journald.message, "Invalid user x");
+        assert_eq!(attrs(&journald), [("_PID", "42")]);
+        let gelf = parse(
+            r#"{"version":"1.1","host":"h4","short_message":"disk full","timestamp":1704164645.5,"level":3,"_user":"u1"}"#,
+        );
+        assert_eq!(gelf.timestamp, Some(NS + 500_000_000));
+        assert_eq!(gelf.level.as_deref(), Some("ERROR"));
+        assert_eq!(gelf.message, "disk full");
+        let clef = parse(
+            r#"{"@t":"2024-01-02T03:04:05Z","@mt":"user {User}","@l":"Warning","User":"bob"}"#,
+        );
+        assert_eq!(clef.timestamp, Some(NS));
+        assert_eq!(clef.level.as_deref(), Some("WARN"));
+        assert_eq!(clef.message, "user {User}");
+        let otel = parse(
+            r#"{"Timestamp":"1704164645000000000","SeverityText":"INFO","Body":"flat","TraceId":"5b8e","SpanId":"eee1","Resource":{"service.name":"svc"}}"#,
+        );
+        assert_eq!(otel.timestamp, Some(NS));
+        assert_eq!(otel.level.as_deref(), Some("INFO"));
+        assert_eq!(otel.message, "flat");
+        assert_eq!(otel.trace_id.as_deref(), Some("5b8e"));
+        assert_eq!(otel.span_id.as_deref(), Some("eee1"));
+        assert_eq!(otel.service.as_deref(), Some("svc"));
+        let gcp =
+            parse(r#"{"eventTime":"2024-01-02T03:04:05Z","severity":"ERROR","textPayload":"x"}"#);
+        assert_eq!((gcp.timestamp, gcp.message.as_str()), (Some(NS), "x"));
+        // Without a level field, a level word in the message counts as in a text line; an
+        // ordinary word does not.
+        assert_eq!(
+            parse(r#"{"msg":"WARN low disk"}"#).level.as_deref(),
+            Some("WARN")
+        );
+        assert_eq!(parse(r#"{"msg":"an error here"}"#).level, None);
     }
 
     #[test]

@@ -405,3 +405,48 @@ fn sql_writes_csv_json_and_tables() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
 }
+
+#[test]
+fn utc_offset_applies_to_timestamps_without_a_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let input = dir.path().join("app.log");
+    std::fs::write(
+        &input,
+        "2024-01-02 03:04:05,250 INFO no zone\n2024-01-02T03:04:05Z WARN with a zone\n",
+    )
+    .unwrap();
+    run(silt()
+        .args(["ingest", "--utc-offset", "+02:00", "--data-dir"])
+        .arg(&data)
+        .arg(&input));
+    let out = run(silt()
+        .args(["search", "--format", "ndjson", "--data-dir"])
+        .arg(&data)
+        .arg(""));
+    let mut stamps: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|h| {
+            let field = |k: &str| h[k].as_str().unwrap().to_owned();
+            (field("level"), field("timestamp"))
+        })
+        .collect();
+    stamps.sort();
+    assert_eq!(
+        stamps,
+        [
+            ("INFO".to_owned(), "2024-01-02T01:04:05.250Z".to_owned()),
+            ("WARN".to_owned(), "2024-01-02T03:04:05Z".to_owned()),
+        ]
+    );
+    let bad = silt()
+        .args(["ingest", "--utc-offset", "CET", "--data-dir"])
+        .arg(&data)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("+02:00"));
+}

@@ -47,6 +47,9 @@ pub struct IngestArgs {
     /// Attach continuation lines (indented lines, stack traces) to the line before (text only).
     #[arg(long)]
     multiline: bool,
+    /// Zone of timestamps written without one: `Z`/`UTC` or an offset such as `+02:00`, `-0530`.
+    #[arg(long, value_name = "OFFSET", default_value = "Z", value_parser = parse_utc_offset)]
+    utc_offset: i32,
     /// Write every rejected line (file, line number, reason) to this file.
     #[arg(long, value_name = "FILE")]
     errors: Option<PathBuf>,
@@ -100,12 +103,17 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let (tx, rx) = mpsc::sync_channel::<anyhow::Result<Message>>(2);
     let files = args.files.clone();
-    let (format, multiline) = (args.format, args.multiline);
+    let options = ParseOptions {
+        multiline: args.multiline,
+        default_offset_secs: args.utc_offset,
+        ..ParseOptions::default()
+    };
+    let format = args.format;
     let reader = std::thread::Builder::new()
         .name("silt-parse".into())
         .spawn(move || {
             for file in files {
-                if let Err(e) = parse_file(&file, format, multiline, &tx) {
+                if let Err(e) = parse_file(&file, format, options, &tx) {
                     let _ = tx.send(Err(e));
                     return;
                 }
@@ -191,11 +199,43 @@ fn progress_bar(total_bytes: u64) -> ProgressBar {
     bar
 }
 
+/// `Z`, `UTC`, `+hh:mm`, `+hhmm` or `+hh` (or `-`) as seconds east of UTC.
+fn parse_utc_offset(text: &str) -> Result<i32, String> {
+    let err = || format!("expected Z, UTC or an offset such as +02:00 or -0530, got {text:?}");
+    if text.eq_ignore_ascii_case("z") || text.eq_ignore_ascii_case("utc") {
+        return Ok(0);
+    }
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(err()),
+    };
+    let digits: String = rest.chars().filter(|&c| c != ':').collect();
+    if !digits.bytes().all(|c| c.is_ascii_digit()) || rest.starts_with(':') {
+        return Err(err());
+    }
+    let (hours, minutes) = match digits.len() {
+        2 => (&digits[..2], "0"),
+        4 if rest.len() == 4 || rest.as_bytes().get(2) == Some(&b':') => {
+            (&digits[..2], &digits[2..])
+        }
+        _ => return Err(err()),
+    };
+    let (hours, minutes): (i32, i32) = (
+        hours.parse().map_err(|_| err())?,
+        minutes.parse().map_err(|_| err())?,
+    );
+    if hours > 23 || minutes > 59 {
+        return Err(err());
+    }
+    Ok(sign * (hours * 3600 + minutes * 60))
+}
+
 /// Parses one input and sends its rows in requests of [`REQUEST_ROWS`].
 fn parse_file(
     path: &PathBuf,
     format: FormatArg,
-    multiline: bool,
+    options: ParseOptions,
     tx: &mpsc::SyncSender<anyhow::Result<Message>>,
 ) -> anyhow::Result<()> {
     let name = if path.as_os_str() == "-" {
@@ -221,10 +261,6 @@ fn parse_file(
                 FormatArg::Ndjson => InputFormat::Ndjson,
                 FormatArg::Text => InputFormat::Text,
                 FormatArg::Auto => detect_format(chunk),
-            };
-            let options = ParseOptions {
-                multiline,
-                ..ParseOptions::default()
             };
             parser = Some(LineParser::new(input_format, options));
         }
@@ -287,4 +323,40 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_utc_offset;
+
+    #[test]
+    fn utc_offsets() {
+        for (text, secs) in [
+            ("Z", 0),
+            ("utc", 0),
+            ("+02:00", 7200),
+            ("+0200", 7200),
+            ("+02", 7200),
+            ("-05:30", -19800),
+            ("-0530", -19800),
+            ("+00:00", 0),
+        ] {
+            assert_eq!(parse_utc_offset(text), Ok(secs), "{text}");
+        }
+        for bad in [
+            "",
+            "+",
+            "2",
+            "02:00",
+            "+2",
+            "+24:00",
+            "+02:60",
+            "+0:200",
+            "+02:0",
+            "+02:00:00",
+            "CET",
+        ] {
+            assert!(parse_utc_offset(bad).is_err(), "{bad}");
+        }
+    }
 }
