@@ -102,20 +102,20 @@ impl Default for LogBatchBuilder {
 impl LogBatchBuilder {
     pub fn with_capacity(rows: usize) -> Self {
         let tz: Arc<str> = "UTC".into();
+        // Every builder is sized from `rows`: a memtable holds one builder per stream and hour,
+        // and the builders' default capacities (1,024 values each) would cost a sparse hour
+        // ~50 KB.
+        let short = || StringBuilder::with_capacity(rows, rows * 16);
         Self {
             timestamp: TimestampNanosecondBuilder::with_capacity(rows).with_timezone(tz.clone()),
             observed: TimestampNanosecondBuilder::with_capacity(rows).with_timezone(tz),
-            level: StringBuilder::new(),
-            service: StringBuilder::new(),
-            host: StringBuilder::new(),
-            trace_id: StringBuilder::new(),
-            span_id: StringBuilder::new(),
+            level: short(),
+            service: short(),
+            host: short(),
+            trace_id: short(),
+            span_id: short(),
             message: StringBuilder::with_capacity(rows, rows * 128),
-            attributes: MapBuilder::new(
-                Some(map_field_names()),
-                StringBuilder::new(),
-                StringBuilder::new(),
-            ),
+            attributes: MapBuilder::with_capacity(Some(map_field_names()), short(), short(), rows),
             seq: UInt64Builder::with_capacity(rows),
             pattern_id: UInt64Builder::with_capacity(rows),
             rows: 0,

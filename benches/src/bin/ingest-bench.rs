@@ -4,6 +4,8 @@
 //!
 //! `cargo build --release --workspace --bins && target/release/ingest-bench [LINES] [--keep DIR]`
 //! (building with `-p` resolves features differently and rebuilds DataFusion).
+//! `--sparse` instead writes LINES text lines one hour apart (an old file with a line an hour),
+//! where what matters is peak RSS and the number of segments, not lines/s.
 //! The `silt` binary is `$SILT_BIN` or `target/release/silt`.
 
 use std::io::{BufWriter, Write};
@@ -36,6 +38,7 @@ fn main() {
         .position(|a| a == "--keep")
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
+    let sparse = args.iter().any(|a| a == "--sparse");
     let silt = std::env::var_os("SILT_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/release/silt"));
@@ -49,10 +52,31 @@ fn main() {
         std::env::temp_dir().join(format!("silt-ingest-bench-{}", std::process::id()))
     });
     std::fs::create_dir_all(&work).unwrap();
-    let corpus = work.join("corpus.ndjson");
+    let corpus = work.join(if sparse {
+        "sparse.log"
+    } else {
+        "corpus.ndjson"
+    });
     let started = Instant::now();
     let mut raw_bytes = 0u64;
-    {
+    if sparse {
+        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&corpus).unwrap());
+        // Hourly lines from 2023-01-01T00:00:00Z, in `yyyy-MM-dd HH:mm:ss` as an old log has.
+        for hour in 0..lines as i64 {
+            let secs = 1_672_531_200 + hour * 3600;
+            let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+            let (y, m, d) = civil_from_days(days);
+            let line = format!(
+                "{y:04}-{m:02}-{d:02} {:02}:{:02}:00 INFO nightly job {hour} finished in {} ms\n",
+                rem / 3600,
+                rem % 3600 / 60,
+                hour % 997
+            );
+            raw_bytes += line.len() as u64;
+            out.write_all(line.as_bytes()).unwrap();
+        }
+        out.flush().unwrap();
+    } else {
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&corpus).unwrap());
         for record in CorpusGenerator::new(42, lines, 7200) {
             let line = to_ndjson(&record);
@@ -92,12 +116,42 @@ fn main() {
     );
     println!("  peak RSS     {:.0} MiB", max_rss_kib as f64 / 1024.0);
     println!(
+        "  segments     {}",
+        count_files(&data.join("segments"), "parquet")
+    );
+    println!(
         "  on disk      {disk} bytes (segments {segments}); raw/disk = {:.2}x",
         raw_bytes as f64 / disk as f64
     );
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&work);
     }
+}
+
+fn count_files(path: &Path, extension: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => count_files(&e.path(), extension),
+            _ => usize::from(e.path().extension().is_some_and(|x| x == extension)),
+        })
+        .sum()
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// Waits for `pid` and returns (exit status, peak RSS in KiB) from `wait4`.
