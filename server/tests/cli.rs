@@ -450,3 +450,71 @@ fn utc_offset_applies_to_timestamps_without_a_zone() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("+02:00"));
 }
+
+#[test]
+fn compressed_inputs_are_read_decompressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let text = "2024-01-02 03:04:05 INFO first member\n2024-01-02 03:04:06 WARN second\n";
+    let ndjson = "{\"ts\":\"2024-01-02T03:04:07Z\",\"level\":\"error\",\"msg\":\"from zstd\"}\n";
+    // Two gzip members one after the other, as `cat a.gz b.gz` or pigz write them.
+    let mut gz = Vec::new();
+    for part in text.split_inclusive('\n') {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(part.as_bytes()).unwrap();
+        gz.extend(encoder.finish().unwrap());
+    }
+    std::fs::write(dir.path().join("app.log.gz"), &gz).unwrap();
+    let zst = zstd::encode_all(ndjson.as_bytes(), 3).unwrap();
+    std::fs::write(dir.path().join("app.ndjson.zst"), &zst).unwrap();
+    let out = run(silt()
+        .args(["ingest", "--data-dir"])
+        .arg(&data)
+        .arg(dir.path().join("app.log.gz"))
+        .arg(dir.path().join("app.ndjson.zst")));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ingested 3 lines (0 rejected)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(silt()
+        .args(["search", "--format", "ndjson", "--data-dir"])
+        .arg(&data)
+        .arg(""));
+    let mut rows: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|h| {
+            let field = |k: &str| h[k].as_str().unwrap().to_owned();
+            (field("timestamp"), field("message"))
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            (
+                "2024-01-02T03:04:05Z".to_owned(),
+                "2024-01-02 03:04:05 INFO first member".to_owned()
+            ),
+            (
+                "2024-01-02T03:04:06Z".to_owned(),
+                "2024-01-02 03:04:06 WARN second".to_owned()
+            ),
+            ("2024-01-02T03:04:07Z".to_owned(), "from zstd".to_owned()),
+        ]
+    );
+
+    // A damaged gzip file is an error naming it; nothing is half-read silently.
+    let bad = dir.path().join("bad.log.gz");
+    std::fs::write(&bad, &gz[..gz.len() / 2]).unwrap();
+    let out = silt()
+        .args(["ingest", "--data-dir"])
+        .arg(&data)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.log.gz"));
+}

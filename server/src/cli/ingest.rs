@@ -1,10 +1,12 @@
-//! `silt ingest`: reads files or stdin, parses them on a second thread, and writes them through
+//! `silt ingest`: reads files or stdin (gzip and zstd decompressed), parses them on a second thread, and writes them through
 //! the engine; returns only once every row is in segments, the catalog and the WAL truncated.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -53,7 +55,7 @@ pub struct IngestArgs {
     /// Write every rejected line (file, line number, reason) to this file.
     #[arg(long, value_name = "FILE")]
     errors: Option<PathBuf>,
-    /// Files to ingest; `-` reads standard input.
+    /// Files to ingest (gzip or zstd compressed ones too); `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }
@@ -243,11 +245,20 @@ fn parse_file(
     } else {
         path.display().to_string()
     };
-    let mut input: Box<dyn Read> = if path.as_os_str() == "-" {
+    let raw: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(File::open(path).with_context(|| format!("cannot open {name}"))?)
     };
+    let consumed = Rc::new(Cell::new(0u64));
+    let mut input = decompressed(
+        Counted {
+            inner: raw,
+            consumed: Rc::clone(&consumed),
+        },
+        &name,
+    )?;
+    let mut reported = 0u64;
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let mut first = true;
     let mut parser: Option<LineParser> = None;
@@ -297,10 +308,10 @@ fn parse_file(
                 }
             }
         }
-        let _ = tx.send(Ok(Message::Progress {
-            bytes: n as u64,
-            lines,
-        }));
+        // Input bytes as stored (compressed, if it is), to match the sizes the bar started from.
+        let bytes = consumed.get() - reported;
+        reported = consumed.get();
+        let _ = tx.send(Ok(Message::Progress { bytes, lines }));
         if n == 0 {
             break;
         }
@@ -309,6 +320,38 @@ fn parse_file(
         let _ = tx.send(Ok(Message::Rows(pending)));
     }
     Ok(())
+}
+
+/// Counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    consumed: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.set(self.consumed.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// The input decompressed when it starts with a gzip or zstd magic number (`.gz` from
+/// logrotate, `.zst`), as it is otherwise. Concatenated gzip members and zstd frames are read
+/// one after another.
+fn decompressed<R: Read + 'static>(input: R, name: &str) -> anyhow::Result<Box<dyn Read>> {
+    let mut input = BufReader::with_capacity(1 << 16, input);
+    let magic = input
+        .fill_buf()
+        .with_context(|| format!("cannot read {name}"))?;
+    Ok(match magic {
+        [0x1f, 0x8b, ..] => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Box::new(
+            zstd::stream::read::Decoder::with_buffer(input)
+                .with_context(|| format!("cannot read {name} as zstd"))?,
+        ),
+        _ => Box::new(input),
+    })
 }
 
 /// Fills `buf` as far as the input allows; returns the bytes read (0 at the end).
