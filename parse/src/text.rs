@@ -172,15 +172,29 @@ mod tests {
     #[test]
     fn more_corpus_shapes() {
         // BGL and Thunderbird: alert label, then epoch seconds, then a dotted date.
+        // BGL: the date with a year and microseconds (local time, read as UTC) wins over the
+        // epoch before it; Thunderbird's syslog date has no year, so its epoch stays.
         let bgl = "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 \
                    R02-M1-N0-C:J12-U11 RAS KERNEL INFO cache parity error corrected";
-        assert_eq!(ts(bgl), Some(ns("2005-06-03T22:42:50Z")));
+        assert_eq!(ts(bgl), Some(ns("2005-06-03T15:42:50.675872Z")));
+        let no_date = "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 R02-M1-N0-C:J12-U11 RAS";
+        assert_eq!(ts(no_date), Some(ns("2005-06-03T22:42:50Z")));
         let record = parse_text_line(bgl.as_bytes(), &opts());
         assert_eq!(record.level.as_deref(), Some("INFO"));
         let thunderbird = "- 1131566461 2005.11.09 tb17 Nov 9 12:01:01 tb17/tb17 crond[2915]: ok";
         assert_eq!(ts(thunderbird), Some(ns("2005-11-09T20:01:01Z")));
         let label = "KERNDTLB 1118536327 2005.06.11 R30-M0-N9-C:J16-U01 2005-06-11-17.32.07.581048";
-        assert_eq!(ts(label), Some(ns("2005-06-12T00:32:07Z")));
+        assert_eq!(ts(label), Some(ns("2005-06-11T17:32:07.581048Z")));
+        assert_eq!(
+            ts("1700000000 Jan  1 00:00:00 host x"),
+            Some(ns("2023-11-14T22:13:20Z")),
+            "an epoch first keeps its place against a date without a year"
+        );
+        assert_eq!(
+            ts("Nov 14 10:00:00 host 1700000000 x"),
+            Some(ns("2023-11-14T10:00:00Z")),
+            "a date first wins"
+        );
         // HPC: a line counter (never a 1970 timestamp), epoch seconds as the fifth token.
         let hpc = "134681 node-246 unix.hw state_change.unavailable 1077804742 1 Component State";
         assert_eq!(ts(hpc), Some(ns("2004-02-26T14:12:22Z")));

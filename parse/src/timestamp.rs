@@ -46,7 +46,10 @@ struct WallTime {
     offset_secs: Option<i32>,
 }
 
-/// Finds a timestamp starting within the first tokens of a text line; the first one found wins.
+/// Finds a timestamp starting within the first tokens of a text line; the first one found wins,
+/// except that an epoch number gives way to a later date with a year in the window (BGL lines
+/// carry both, the date with microseconds), but not to one without a year (Thunderbird's syslog
+/// date after the epoch).
 ///
 /// Epoch numbers count in the first token (also bracketed or quoted) and as whole later tokens
 /// (`- 1117838570 2005.06.03 ...`), when they fall between 2000 and 2100. The number-pair
@@ -56,13 +59,14 @@ struct WallTime {
 pub(crate) fn scan_line_timestamp(line: &[u8], opts: &ParseOptions) -> Option<(i64, usize)> {
     let limit = line.len().min(MAX_TIMESTAMP_SCAN_BYTES);
     let mut tokens_seen = 0;
+    let mut epoch = None;
     for start in 0..limit {
         let byte = line[start];
         let prev = if start == 0 { b' ' } else { line[start - 1] };
         if prev.is_ascii_whitespace() && !byte.is_ascii_whitespace() {
             tokens_seen += 1;
             if tokens_seen > MAX_TIMESTAMP_SCAN_TOKENS {
-                return None;
+                break;
             }
         }
         if !byte.is_ascii_alphanumeric() || !is_candidate_boundary(prev) {
@@ -71,16 +75,22 @@ pub(crate) fn scan_line_timestamp(line: &[u8], opts: &ParseOptions) -> Option<(i
         let first_token = tokens_seen <= 1;
         if let Some((wall, end)) = parse_wall_time_at(line, start, first_token) {
             if let Some(ns) = resolve(wall, opts) {
-                return Some((ns, end));
+                let has_year = matches!(wall.year, Year::Given(_));
+                return Some(if has_year {
+                    (ns, end)
+                } else {
+                    epoch.unwrap_or((ns, end))
+                });
             }
-        } else if (first_token || prev.is_ascii_whitespace())
+        } else if epoch.is_none()
+            && (first_token || prev.is_ascii_whitespace())
             && let Some((ns, end)) = parse_epoch_at(line, start)
             && (first_token || line.get(end).is_none_or(u8::is_ascii_whitespace))
         {
-            return Some((ns, end));
+            epoch = Some((ns, end));
         }
     }
-    None
+    epoch
 }
 
 /// Parses a whole string (surrounding whitespace allowed) as a timestamp in any recognised format,
@@ -164,6 +174,7 @@ fn parse_wall_time_at(b: &[u8], start: usize, first_token: bool) -> Option<(Wall
     let first = *b.get(start)?;
     if first.is_ascii_digit() {
         parse_iso_like(b, start)
+            .or_else(|| parse_dashed_dotted(b, start))
             .or_else(|| parse_compact_dash(b, start))
             .or_else(|| parse_slash_short(b, start))
             .or_else(|| parse_common_log(b, start))
@@ -219,6 +230,29 @@ fn parse_ymd(b: &[u8], i: usize) -> Option<(i64, u32, u32, usize)> {
     }
     let day = digits(b, i + 8, 2)?;
     Some((i64::from(year), month, day, i + 10))
+}
+
+/// `yyyy-MM-dd-HH.mm.ss[.ffffff]` (DB2, BGL).
+fn parse_dashed_dotted(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
+    let (year, month, day, i) = parse_ymd(b, start)?;
+    if b.get(i) != Some(&b'-') || b.get(i + 3) != Some(&b'.') || b.get(i + 6) != Some(&b'.') {
+        return None;
+    }
+    let hour = digits(b, i + 1, 2)?;
+    let minute = digits(b, i + 4, 2)?;
+    let second = digits(b, i + 7, 2)?;
+    let (nanos, end) = parse_fraction(b, i + 9, b".");
+    let wall = WallTime {
+        year: Year::Given(year),
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanos,
+        offset_secs: None,
+    };
+    Some((wall, end))
 }
 
 /// `yyyyMMdd-HH:mm:ss:SSS` (fraction optional, after `:` or `.`).

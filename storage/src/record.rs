@@ -43,7 +43,7 @@ pub fn normalize_level(word: &str) -> Option<&'static str> {
         b"debug" | b"dbg" | b"fine" | b"config" => "DEBUG",
         b"info" | b"inf" | b"information" | b"informational" | b"notice" => "INFO",
         b"warn" | b"warning" | b"wrn" => "WARN",
-        b"error" | b"err" | b"severe" => "ERROR",
+        b"error" | b"err" | b"severe" | b"failure" => "ERROR",
         b"fatal" | b"ftl" | b"critical" | b"crit" | b"crt" | b"alert" | b"emerg" | b"emergency"
         | b"panic" => "FATAL",
         _ => return None,
