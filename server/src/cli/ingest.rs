@@ -337,21 +337,135 @@ impl<R: Read> Read for Counted<R> {
 }
 
 /// The input decompressed when it starts with a gzip or zstd magic number (`.gz` from
-/// logrotate, `.zst`), as it is otherwise. Concatenated gzip members and zstd frames are read
-/// one after another.
+/// logrotate, `.zst`), as it is otherwise; then transcoded to UTF-8 when it starts with a UTF-16
+/// byte-order mark. Concatenated gzip members and zstd frames are read one after another.
 fn decompressed<R: Read + 'static>(input: R, name: &str) -> anyhow::Result<Box<dyn Read>> {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let magic = input
         .fill_buf()
         .with_context(|| format!("cannot read {name}"))?;
-    Ok(match magic {
+    let plain: Box<dyn Read> = match magic {
         [0x1f, 0x8b, ..] => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
         [0x28, 0xb5, 0x2f, 0xfd, ..] => Box::new(
             zstd::stream::read::Decoder::with_buffer(input)
                 .with_context(|| format!("cannot read {name} as zstd"))?,
         ),
         _ => Box::new(input),
+    };
+    let mut plain = BufReader::with_capacity(1 << 16, plain);
+    let bom = plain
+        .fill_buf()
+        .with_context(|| format!("cannot read {name}"))?;
+    Ok(match bom {
+        [0xff, 0xfe, ..] => Box::new(Utf16Reader::new(plain, u16::from_le_bytes)),
+        [0xfe, 0xff, ..] => Box::new(Utf16Reader::new(plain, u16::from_be_bytes)),
+        _ => Box::new(plain),
     })
+}
+
+/// UTF-16 input (with its byte-order mark, as Windows tools write text) read as UTF-8; unpaired
+/// surrogates and a dangling odd byte become U+FFFD.
+struct Utf16Reader<R> {
+    inner: R,
+    unit: fn([u8; 2]) -> u16,
+    /// A high surrogate waiting for its pair.
+    high: Option<u16>,
+    /// An odd byte left over from the last read.
+    odd: Option<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    started: bool,
+}
+
+impl<R: BufRead> Utf16Reader<R> {
+    fn new(inner: R, unit: fn([u8; 2]) -> u16) -> Self {
+        Utf16Reader {
+            inner,
+            unit,
+            high: None,
+            odd: None,
+            out: Vec::new(),
+            out_pos: 0,
+            started: false,
+        }
+    }
+
+    fn push(&mut self, c: char) {
+        let mut utf8 = [0u8; 4];
+        self.out
+            .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+    }
+
+    fn push_unit(&mut self, unit: u16) {
+        match (self.high.take(), unit) {
+            (Some(high), 0xdc00..=0xdfff) => {
+                let code =
+                    0x10000 + ((u32::from(high) - 0xd800) << 10) + (u32::from(unit) - 0xdc00);
+                self.push(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+            (high, 0xd800..=0xdbff) => {
+                if high.is_some() {
+                    self.push(char::REPLACEMENT_CHARACTER);
+                }
+                self.high = Some(unit);
+            }
+            (high, _) => {
+                if high.is_some() {
+                    self.push(char::REPLACEMENT_CHARACTER);
+                }
+                // Not a surrogate, so always a char.
+                self.push(char::from_u32(u32::from(unit)).unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+        }
+    }
+
+    /// Decodes the next input bytes into `out`; false at the end of the input.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        self.out.clear();
+        self.out_pos = 0;
+        let bytes = self.inner.fill_buf()?;
+        if bytes.is_empty() {
+            if self.high.take().is_some() || self.odd.take().is_some() {
+                self.push(char::REPLACEMENT_CHARACTER);
+            }
+            return Ok(!self.out.is_empty());
+        }
+        let bytes = bytes.to_vec();
+        self.inner.consume(bytes.len());
+        let mut rest = &bytes[..];
+        if let Some(first) = self.odd.take() {
+            let unit = (self.unit)([first, rest[0]]);
+            self.push_unit(unit);
+            rest = &rest[1..];
+        }
+        let mut pairs = rest.chunks_exact(2);
+        for pair in &mut pairs {
+            let unit = (self.unit)([pair[0], pair[1]]);
+            // The byte-order mark itself is not text.
+            if !self.started && unit == 0xfeff {
+                self.started = true;
+                continue;
+            }
+            self.started = true;
+            self.push_unit(unit);
+        }
+        self.odd = pairs.remainder().first().copied();
+        Ok(true)
+    }
+}
+
+impl<R: BufRead> Read for Utf16Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.out_pos == self.out.len() {
+            if !self.refill()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.out_pos);
+        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
 }
 
 /// Fills `buf` as far as the input allows; returns the bytes read (0 at the end).
@@ -370,7 +484,41 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_utc_offset;
+    use super::{Read, Utf16Reader, parse_utc_offset};
+
+    #[test]
+    fn utf16_input_reads_as_utf8() {
+        let text = "2024-01-01 00:00:00 ERROR naïve 日本 🎉\r\nnext\r\n";
+        for big_endian in [false, true] {
+            let mut bytes: Vec<u8> = Vec::new();
+            for unit in std::iter::once(0xfeff).chain(text.encode_utf16()) {
+                bytes.extend(if big_endian {
+                    unit.to_be_bytes()
+                } else {
+                    unit.to_le_bytes()
+                });
+            }
+            // A reader that hands out 3 bytes at a time splits units and surrogate pairs.
+            let inner = std::io::BufReader::with_capacity(3, &bytes[..]);
+            let unit = if big_endian {
+                u16::from_be_bytes
+            } else {
+                u16::from_le_bytes
+            };
+            let mut out = String::new();
+            Utf16Reader::new(inner, unit)
+                .read_to_string(&mut out)
+                .unwrap();
+            assert_eq!(out, text, "big endian: {big_endian}");
+        }
+        // An unpaired surrogate and a dangling odd byte.
+        let bytes = [0xff, 0xfe, 0x41, 0x00, 0x00, 0xd8, 0x42, 0x00, 0x43];
+        let mut out = String::new();
+        Utf16Reader::new(&bytes[..], u16::from_le_bytes)
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "A\u{fffd}B\u{fffd}");
+    }
 
     #[test]
     fn utc_offsets() {
