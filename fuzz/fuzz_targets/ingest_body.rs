@@ -1,9 +1,12 @@
-//! Fuzzes whole ingest request bodies in every media type: nothing may panic, every event is
-//! either a record or a rejection, and rejections point inside the body.
+//! Fuzzes whole ingest request bodies in every media type, and JSON document files as
+//! `silt ingest` reads them: nothing may panic, every event is either a record or a rejection,
+//! and rejections and errors point inside the input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use silt_parse::body::{BodyKind, MAX_LISTED_REJECTIONS, parse_body};
+use silt_parse::body::{
+    BodyKind, MAX_LISTED_REJECTIONS, looks_like_json_document, parse_body, parse_json_events,
+};
 use silt_parse::{InputFormat, ParseOptions};
 
 /// 2024-06-15T12:00:00Z: a fixed "now" keeps runs reproducible.
@@ -23,6 +26,17 @@ fuzz_target!(|data: &[u8]| {
         None => return,
     };
     let opts = ParseOptions::utc_at(NOW_NS);
+    let _ = looks_like_json_document(body);
+    let mut next = 0;
+    let outcome = parse_json_events(body, &opts, |index, _| {
+        assert_eq!(index, next, "events are numbered in order");
+        next += 1;
+    });
+    if let Err(e) = outcome
+        && let Some(offset) = e.offset
+    {
+        assert!(offset <= body.len() as u64 + 1, "offset {offset} beyond the file");
+    }
     match parse_body(body, kind, &opts) {
         Ok(parsed) => {
             assert!(parsed.rejections.len() <= MAX_LISTED_REJECTIONS);

@@ -248,6 +248,63 @@ fn parse_json_document(body: &[u8], opts: &ParseOptions) -> Result<ParsedBody, B
     Ok(parsed)
 }
 
+/// Whether the start of a file is a JSON document rather than NDJSON or text: an array of
+/// objects (`[` followed by `{` or `]`), or an object spread over lines (`{` alone on its first
+/// line, as `jq .` prints). Apache's `[Sun Dec 04 …]` lines stay text.
+pub fn looks_like_json_document(head: &[u8]) -> bool {
+    let head = head.strip_prefix(super::UTF8_BOM).unwrap_or(head);
+    let mut rest = head.trim_ascii_start();
+    match rest.first() {
+        Some(b'[') => {
+            rest = rest[1..].trim_ascii_start();
+            matches!(rest.first(), Some(b'{' | b']'))
+        }
+        Some(b'{') => {
+            let first_line = rest.split(|&c| c == b'\n').next().unwrap_or(rest);
+            first_line.trim_ascii() == b"{"
+        }
+        _ => false,
+    }
+}
+
+/// The events of a JSON document file: an array of objects, or objects one after another,
+/// pretty-printed or not. `on_event` gets each event's 0-based index and its record or why it
+/// was rejected; a document that stops being JSON fails as a whole from there (the events
+/// before it have been handed out).
+pub fn parse_json_events(
+    doc: &[u8],
+    opts: &ParseOptions,
+    mut on_event: impl FnMut(u64, Result<LogRecord, String>),
+) -> Result<(), BodyError> {
+    let invalid = |e: serde_json::Error| BodyError {
+        offset: line_column_offset(doc, e.line(), e.column()),
+        message: e.to_string(),
+    };
+    let mut line = Vec::new();
+    let mut event = |index: u64, value: serde_json::Value| {
+        if !value.is_object() {
+            on_event(index, Err("expected a JSON object".to_string()));
+            return;
+        }
+        line.clear();
+        serde_json::to_writer(&mut line, &value).expect("a JSON value serialises");
+        on_event(index, parse_ndjson_line(&line, opts));
+    };
+    if doc.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        let values: Vec<serde_json::Value> = serde_json::from_slice(doc).map_err(invalid)?;
+        for (index, value) in values.into_iter().enumerate() {
+            event(index as u64, value);
+        }
+        return Ok(());
+    }
+    let doc = doc.strip_prefix(super::UTF8_BOM).unwrap_or(doc);
+    let values = serde_json::Deserializer::from_slice(doc).into_iter::<serde_json::Value>();
+    for (index, value) in values.enumerate() {
+        event(index as u64, value.map_err(invalid)?);
+    }
+    Ok(())
+}
+
 /// Byte offset (0-based) of a 1-based line/column as serde_json reports them.
 pub fn line_column_offset(body: &[u8], line: usize, column: usize) -> Option<u64> {
     if line == 0 {
@@ -267,6 +324,50 @@ mod tests {
     fn parse(body: &[u8], content_type: &str) -> Result<ParsedBody, BodyError> {
         let kind = BodyKind::from_media_type(Some(content_type)).expect("known type");
         parse_body(body, kind, &ParseOptions::default())
+    }
+
+    #[test]
+    fn json_document_files() {
+        assert!(looks_like_json_document(b"\xEF\xBB\xBF [\n  {\"a\": 1}"));
+        assert!(looks_like_json_document(b"[]"));
+        assert!(looks_like_json_document(b"{\n  \"a\": 1\n}\n{\n"));
+        assert!(!looks_like_json_document(b"{\"a\": 1}\n{\"a\": 2}\n"));
+        assert!(!looks_like_json_document(
+            b"[Sun Dec 04 04:47:44 2005] [notice] x"
+        ));
+        assert!(!looks_like_json_document(b"[10.30 16:49:06] chrome.exe"));
+        assert!(!looks_like_json_document(b"plain text"));
+
+        let opts = ParseOptions::utc_at(0);
+        let collect = |doc: &[u8]| {
+            let mut events = Vec::new();
+            let outcome = parse_json_events(doc, &opts, |i, r| {
+                events.push((i, r.map(|record| record.message)));
+            });
+            (outcome.map_err(|e| e.offset), events)
+        };
+        let (outcome, events) = collect(b"[{\"msg\":\"a\"}, 5, {\"msg\":\"b\"}]");
+        assert_eq!(outcome, Ok(()));
+        assert_eq!(
+            events,
+            [
+                (0, Ok("a".to_string())),
+                (1, Err("expected a JSON object".to_string())),
+                (2, Ok("b".to_string()))
+            ]
+        );
+        let pretty = b"{\n  \"msg\": \"a\"\n}\n{\n  \"msg\": \"b\",\n  \"level\": \"warn\"\n}\n";
+        let (outcome, events) = collect(pretty);
+        assert_eq!(outcome, Ok(()));
+        assert_eq!(events, [(0, Ok("a".to_string())), (1, Ok("b".to_string()))]);
+        // Broken after the first object: that one is kept, the error says where.
+        let (outcome, events) = collect(b"{\"msg\":\"a\"}\n{\"msg\": }");
+        assert_eq!(
+            outcome,
+            Err(Some(20)),
+            "the closing brace where a value belongs"
+        );
+        assert_eq!(events, [(0, Ok("a".to_string()))]);
     }
 
     #[test]

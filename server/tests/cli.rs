@@ -518,3 +518,59 @@ fn compressed_inputs_are_read_decompressed() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.log.gz"));
 }
+
+#[test]
+fn json_documents_are_events_not_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let array = dir.path().join("events.json");
+    std::fs::write(
+        &array,
+        "[\n  {\"ts\": \"2024-01-02T03:04:05Z\", \"level\": \"error\", \"msg\": \"from an array\"},\n  7,\n  {\"msg\": \"second\"}\n]\n",
+    )
+    .unwrap();
+    let pretty = dir.path().join("jq.out");
+    std::fs::write(
+        &pretty,
+        "{\n  \"msg\": \"pretty one\",\n  \"level\": \"warn\"\n}\n{\n  \"msg\": \"pretty two\"\n}\n",
+    )
+    .unwrap();
+    let out = run(silt()
+        .args(["ingest", "--data-dir"])
+        .arg(&data)
+        .arg(&array)
+        .arg(&pretty));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ingested 4 lines (1 rejected)"), "{stderr}");
+    assert!(stderr.contains("events.json:2"), "{stderr}");
+    let out = run(silt()
+        .args(["search", "--format", "ndjson", "--data-dir"])
+        .arg(&data)
+        .arg(""));
+    let mut messages: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|h| h["message"].as_str().unwrap().to_owned())
+        .collect();
+    messages.sort();
+    assert_eq!(
+        messages,
+        ["from an array", "pretty one", "pretty two", "second"]
+    );
+
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "[{\"msg\": \"a\"}, {\"msg\": }]").unwrap();
+    let out = silt()
+        .args(["ingest", "--format", "json", "--data-dir"])
+        .arg(&data)
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.json at byte 23: invalid JSON: expected value"),
+        "{stderr}"
+    );
+}

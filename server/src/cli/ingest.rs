@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use silt_engine::parse::body::{looks_like_json_document, parse_json_events};
 use silt_engine::parse::{InputFormat, LineParser, ParseOptions, detect_format};
 use silt_engine::{DEFAULT_STREAM, DEFAULT_TENANT, Engine, EngineOptions};
 use silt_storage::record::LogRecord;
@@ -27,11 +28,18 @@ const MAX_PRINTED_ERRORS: u64 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FormatArg {
-    /// NDJSON if the first lines are JSON objects, plain text otherwise (decided per file).
+    /// A JSON document if the file starts like one, NDJSON if the first lines are JSON objects,
+    /// plain text otherwise (decided per file).
     Auto,
     Ndjson,
     Text,
+    /// A JSON document: an array of events, or objects one after another, pretty-printed or not
+    /// (read whole, up to 1 GiB).
+    Json,
 }
+
+/// Largest JSON document file `silt ingest` reads (it is parsed whole, unlike lines).
+const MAX_JSON_DOCUMENT_BYTES: u64 = 1 << 30;
 
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
@@ -271,6 +279,10 @@ fn parse_file(
             let input_format = match format {
                 FormatArg::Ndjson => InputFormat::Ndjson,
                 FormatArg::Text => InputFormat::Text,
+                FormatArg::Json => return parse_json_file(chunk, input, &name, options, tx),
+                FormatArg::Auto if looks_like_json_document(chunk) => {
+                    return parse_json_file(chunk, input, &name, options, tx);
+                }
                 FormatArg::Auto => detect_format(chunk),
             };
             parser = Some(LineParser::new(input_format, options));
@@ -320,6 +332,66 @@ fn parse_file(
         let _ = tx.send(Ok(Message::Rows(pending)));
     }
     Ok(())
+}
+
+/// Parses a JSON document file whole (its first `head` bytes already read) and sends its events
+/// like lines: rows in requests, rejections numbered by event (1-based).
+fn parse_json_file(
+    head: &[u8],
+    rest: Box<dyn Read>,
+    name: &str,
+    options: ParseOptions,
+    tx: &mpsc::SyncSender<anyhow::Result<Message>>,
+) -> anyhow::Result<()> {
+    let mut doc = head.to_vec();
+    rest.take(MAX_JSON_DOCUMENT_BYTES + 1 - head.len() as u64)
+        .read_to_end(&mut doc)
+        .with_context(|| format!("cannot read {name}"))?;
+    if doc.len() as u64 > MAX_JSON_DOCUMENT_BYTES {
+        anyhow::bail!(
+            "{name} is a JSON document over {} GiB; convert it to NDJSON (`jq -c '.[]'`) to ingest it as lines",
+            MAX_JSON_DOCUMENT_BYTES >> 30
+        );
+    }
+    let mut pending = Vec::with_capacity(REQUEST_ROWS);
+    let mut events = 0u64;
+    let mut closed = false;
+    let outcome = parse_json_events(&doc, &options, |index, event| {
+        if closed {
+            return;
+        }
+        events += 1;
+        let sent = match event {
+            Ok(record) => {
+                pending.push(record);
+                if pending.len() < REQUEST_ROWS {
+                    return;
+                }
+                let rows = std::mem::replace(&mut pending, Vec::with_capacity(REQUEST_ROWS));
+                tx.send(Ok(Message::Rows(rows)))
+            }
+            Err(reason) => tx.send(Ok(Message::Rejected {
+                file: name.to_string(),
+                line: index + 1,
+                reason,
+            })),
+        };
+        closed = sent.is_err();
+    });
+    if !pending.is_empty() {
+        let _ = tx.send(Ok(Message::Rows(pending)));
+    }
+    let _ = tx.send(Ok(Message::Progress {
+        bytes: doc.len() as u64,
+        lines: events,
+    }));
+    outcome.map_err(|e| {
+        let at = e
+            .offset
+            .map(|o| format!(" at byte {o}"))
+            .unwrap_or_default();
+        anyhow::anyhow!("{name}{at}: invalid JSON: {}", e.message)
+    })
 }
 
 /// Counts the bytes read through it.
