@@ -62,24 +62,25 @@ pub(super) struct Field {
     pub(super) value: JsonValue,
 }
 
-/// A flattened key: aliases point into the alias table so that they cost no allocation.
+/// A flattened key: aliases point into the alias table so that they cost no allocation, unless
+/// the key is spelled in another case than the alias (`TraceId`), which is then kept as written.
 #[derive(Debug)]
 pub(super) enum FieldKey {
-    Alias(&'static Alias),
+    Alias(&'static Alias, Option<String>),
     Other(String),
 }
 
 impl FieldKey {
     pub(super) fn as_str(&self) -> &str {
         match self {
-            FieldKey::Alias(alias) => alias.key,
+            FieldKey::Alias(alias, spelled) => spelled.as_deref().unwrap_or(alias.key),
             FieldKey::Other(key) => key,
         }
     }
 
     pub(super) fn into_string(self) -> String {
         match self {
-            FieldKey::Alias(alias) => alias.key.to_owned(),
+            FieldKey::Alias(alias, spelled) => spelled.unwrap_or_else(|| alias.key.to_owned()),
             FieldKey::Other(key) => key,
         }
     }
@@ -181,7 +182,10 @@ struct Flattener<'a> {
 impl Flattener<'_> {
     fn push(self, value: JsonValue) {
         let key = match alias_of(self.prefix) {
-            Some(alias) => FieldKey::Alias(alias),
+            Some(alias) => {
+                let spelled = (alias.key != self.prefix.as_str()).then(|| self.prefix.clone());
+                FieldKey::Alias(alias, spelled)
+            }
             None => FieldKey::Other(self.prefix.clone()),
         };
         self.fields.push(Field { key, value });

@@ -44,12 +44,15 @@ fn build_record(fields: Vec<Field>, opts: &ParseOptions) -> LogRecord {
     let mut timestamp = None;
     let mut level: Option<String> = None;
     for (field_index, field) in fields.iter().enumerate() {
-        let FieldKey::Alias(&Alias {
-            column,
-            priority,
-            numeric_level,
-            ..
-        }) = field.key
+        let FieldKey::Alias(
+            &Alias {
+                column,
+                priority,
+                numeric_level,
+                ..
+            },
+            _,
+        ) = field.key
         else {
             continue;
         };
