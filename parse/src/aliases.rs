@@ -123,8 +123,47 @@ pub(super) static ALIASES: [Alias; 51] = [
     alias("span.id", Column::SpanId, 2, None),
 ];
 
+/// Longest alias key, in bytes.
+const MAX_ALIAS_BYTES: usize = 24;
+
+/// The aliases by key length: a look-up compares a key with the few aliases of its length only.
+static ALIASES_BY_LENGTH: std::sync::LazyLock<[Vec<&'static Alias>; MAX_ALIAS_BYTES + 1]> =
+    std::sync::LazyLock::new(|| {
+        let mut by_length: [Vec<&'static Alias>; MAX_ALIAS_BYTES + 1] = Default::default();
+        for alias in &ALIASES {
+            by_length[alias.key.len()].push(alias);
+        }
+        by_length
+    });
+
+/// The alias a key names, whatever its ASCII case; the first in table order if several would.
 pub(super) fn alias_of(key: &str) -> Option<&'static Alias> {
-    ALIASES
+    ALIASES_BY_LENGTH
+        .get(key.len())?
         .iter()
         .find(|alias| alias.key.eq_ignore_ascii_case(key))
+        .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_alias_is_found_in_any_case() {
+        for alias in &ALIASES {
+            assert!(alias.key.len() <= MAX_ALIAS_BYTES, "{}", alias.key);
+            for spelling in [
+                alias.key.to_owned(),
+                alias.key.to_ascii_uppercase(),
+                alias.key.to_ascii_lowercase(),
+            ] {
+                let found = alias_of(&spelling).expect("found");
+                assert!(found.key.eq_ignore_ascii_case(alias.key), "{spelling}");
+            }
+        }
+        assert!(alias_of("metadata.region").is_none());
+        assert!(alias_of("").is_none());
+        assert!(alias_of(&"x".repeat(100)).is_none());
+    }
 }

@@ -91,10 +91,14 @@ impl FieldKey {
 pub(crate) fn keep_last_of_each_key<T>(items: &mut Vec<T>, key: impl Fn(&T) -> &str) {
     let len = items.len();
     let keep: Vec<bool> = if len <= MAX_FIELDS_FOR_LINEAR_DEDUP {
+        // Keys are compared pairwise by a cheap summary first: dotted keys share long prefixes
+        // (`metadata.http.…`), so comparing their bytes is what cost the time.
+        let mut summaries = [0u64; MAX_FIELDS_FOR_LINEAR_DEDUP];
+        for (summary, item) in summaries.iter_mut().zip(items.iter()) {
+            *summary = key_summary(key(item).as_bytes());
+        }
         let is_repeated = |i: usize| {
-            items[i + 1..]
-                .iter()
-                .any(|later| key(later) == key(&items[i]))
+            (i + 1..len).any(|j| summaries[j] == summaries[i] && key(&items[j]) == key(&items[i]))
         };
         if !(0..len).any(is_repeated) {
             return;
@@ -119,6 +123,19 @@ pub(crate) fn keep_last_of_each_key<T>(items: &mut Vec<T>, key: impl Fn(&T) -> &
         index += 1;
         keep[index - 1]
     });
+}
+
+/// A key's length and its first and last (up to) eight bytes, mixed: equal keys have equal
+/// summaries, and keys that differ mostly differ in one of these.
+fn key_summary(key: &[u8]) -> u64 {
+    let word = |bytes: &[u8]| {
+        let mut buf = [0u8; 8];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        u64::from_le_bytes(buf)
+    };
+    let head = word(&key[..key.len().min(8)]);
+    let tail = word(&key[key.len().saturating_sub(8)..]);
+    (head.rotate_left(29) ^ tail).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ key.len() as u64
 }
 
 /// Accepts any JSON value; flattens an object into `fields` and reports whether it was one.
