@@ -58,6 +58,38 @@ impl ParseOptions {
     }
 }
 
+/// `Z`, `UTC`, `+hh:mm`, `+hhmm` or `+hh` (or `-`) as seconds east of UTC.
+pub fn parse_utc_offset(text: &str) -> Result<i32, String> {
+    let err = || format!("expected Z, UTC or an offset such as +02:00 or -0530, got {text:?}");
+    if text.eq_ignore_ascii_case("z") || text.eq_ignore_ascii_case("utc") {
+        return Ok(0);
+    }
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(err()),
+    };
+    let digits: String = rest.chars().filter(|&c| c != ':').collect();
+    if !digits.bytes().all(|c| c.is_ascii_digit()) || rest.starts_with(':') {
+        return Err(err());
+    }
+    let (hours, minutes) = match digits.len() {
+        2 => (&digits[..2], "0"),
+        4 if rest.len() == 4 || rest.as_bytes().get(2) == Some(&b':') => {
+            (&digits[..2], &digits[2..])
+        }
+        _ => return Err(err()),
+    };
+    let (hours, minutes): (i32, i32) = (
+        hours.parse().map_err(|_| err())?,
+        minutes.parse().map_err(|_| err())?,
+    );
+    if hours > 23 || minutes > 59 {
+        return Err(err());
+    }
+    Ok(sign * (hours * 3600 + minutes * 60))
+}
+
 /// The shape of an input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {
@@ -100,6 +132,37 @@ pub fn detect_format(head: &[u8]) -> InputFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_offsets() {
+        for (text, secs) in [
+            ("Z", 0),
+            ("utc", 0),
+            ("+02:00", 7200),
+            ("+0200", 7200),
+            ("+02", 7200),
+            ("-05:30", -19800),
+            ("-0530", -19800),
+            ("+00:00", 0),
+        ] {
+            assert_eq!(parse_utc_offset(text), Ok(secs), "{text}");
+        }
+        for bad in [
+            "",
+            "+",
+            "2",
+            "02:00",
+            "+2",
+            "+24:00",
+            "+02:60",
+            "+0:200",
+            "+02:0",
+            "+02:00:00",
+            "CET",
+        ] {
+            assert!(parse_utc_offset(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn detects_ndjson() {

@@ -12,6 +12,42 @@ use common::*;
 use serde_json::{Value, json};
 
 #[test]
+fn times_without_a_zone_read_at_the_requests_utc_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    // Times without a zone read at the request's offset (header, else query parameter).
+    let r = ingest(
+        &server,
+        None,
+        "text/plain",
+        &[("X-Silt-Utc-Offset", "+02:00")],
+        b"2026-11-22 12:03:00 INFO formzone header\n",
+    );
+    assert_eq!(r["ingested"], 1);
+    let (status, _, body) = server.post_raw(
+        "/v1/logs/ingest?utc_offset=-01:00",
+        &[("Content-Type", "text/plain")],
+        b"2026-11-22 09:03:01 INFO formzone query\n",
+    );
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = server.post_raw(
+        "/v1/logs/ingest?utc_offset=CET",
+        &[("Content-Type", "text/plain")],
+        b"2026-11-22 09:03:01 INFO formzone refused\n",
+    );
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let zoned = server.search(None, "formzone");
+    let mut stamps: Vec<&str> = zoned["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["timestamp"].as_str().unwrap())
+        .collect();
+    stamps.sort();
+    assert_eq!(stamps, ["2026-11-22T10:03:00Z", "2026-11-22T10:03:01Z"]);
+}
+
+#[test]
 fn every_body_form_and_encoding_is_ingested_and_seen_exactly_by_every_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[("SILT_LIMITS__MAX_BODY_BYTES", "262144")]);

@@ -58,7 +58,7 @@ pub struct IngestArgs {
     #[arg(long)]
     multiline: bool,
     /// Zone of timestamps written without one: `Z`/`UTC` or an offset such as `+02:00`, `-0530`.
-    #[arg(long, value_name = "OFFSET", default_value = "Z", value_parser = parse_utc_offset)]
+    #[arg(long, value_name = "OFFSET", default_value = "Z", value_parser = silt_engine::parse::parse_utc_offset)]
     utc_offset: i32,
     /// Write every rejected line (file, line number, reason) to this file.
     #[arg(long, value_name = "FILE")]
@@ -207,38 +207,6 @@ fn progress_bar(total_bytes: u64) -> ProgressBar {
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
-}
-
-/// `Z`, `UTC`, `+hh:mm`, `+hhmm` or `+hh` (or `-`) as seconds east of UTC.
-fn parse_utc_offset(text: &str) -> Result<i32, String> {
-    let err = || format!("expected Z, UTC or an offset such as +02:00 or -0530, got {text:?}");
-    if text.eq_ignore_ascii_case("z") || text.eq_ignore_ascii_case("utc") {
-        return Ok(0);
-    }
-    let (sign, rest) = match text.as_bytes().first() {
-        Some(b'+') => (1, &text[1..]),
-        Some(b'-') => (-1, &text[1..]),
-        _ => return Err(err()),
-    };
-    let digits: String = rest.chars().filter(|&c| c != ':').collect();
-    if !digits.bytes().all(|c| c.is_ascii_digit()) || rest.starts_with(':') {
-        return Err(err());
-    }
-    let (hours, minutes) = match digits.len() {
-        2 => (&digits[..2], "0"),
-        4 if rest.len() == 4 || rest.as_bytes().get(2) == Some(&b':') => {
-            (&digits[..2], &digits[2..])
-        }
-        _ => return Err(err()),
-    };
-    let (hours, minutes): (i32, i32) = (
-        hours.parse().map_err(|_| err())?,
-        minutes.parse().map_err(|_| err())?,
-    );
-    if hours > 23 || minutes > 59 {
-        return Err(err());
-    }
-    Ok(sign * (hours * 3600 + minutes * 60))
 }
 
 /// Parses one input and sends its rows in requests of [`REQUEST_ROWS`].
@@ -556,7 +524,7 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Read, Utf16Reader, parse_utc_offset};
+    use super::{Read, Utf16Reader};
 
     #[test]
     fn utf16_input_reads_as_utf8() {
@@ -590,36 +558,5 @@ mod tests {
             .read_to_string(&mut out)
             .unwrap();
         assert_eq!(out, "A\u{fffd}B\u{fffd}");
-    }
-
-    #[test]
-    fn utc_offsets() {
-        for (text, secs) in [
-            ("Z", 0),
-            ("utc", 0),
-            ("+02:00", 7200),
-            ("+0200", 7200),
-            ("+02", 7200),
-            ("-05:30", -19800),
-            ("-0530", -19800),
-            ("+00:00", 0),
-        ] {
-            assert_eq!(parse_utc_offset(text), Ok(secs), "{text}");
-        }
-        for bad in [
-            "",
-            "+",
-            "2",
-            "02:00",
-            "+2",
-            "+24:00",
-            "+02:60",
-            "+0:200",
-            "+02:0",
-            "+02:00:00",
-            "CET",
-        ] {
-            assert!(parse_utc_offset(bad).is_err(), "{bad}");
-        }
     }
 }

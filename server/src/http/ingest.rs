@@ -28,6 +28,9 @@ use crate::keys::Role;
 pub struct IngestParams {
     /// Stream the rows go to (also `X-Silt-Stream`); default `default`.
     stream: Option<String>,
+    /// Zone of timestamps written without one (also `X-Silt-Utc-Offset`): `Z`, `UTC` or an
+    /// offset such as `+02:00` or `-0530`; default UTC.
+    utc_offset: Option<String>,
 }
 
 /// The JSON form of a request: each element is one log event, as in NDJSON. (Documentation
@@ -58,7 +61,9 @@ pub struct IngestItemError {
 /// Ingest logs. One request is one atomic, durable unit: acknowledged rows survive a crash,
 /// and a request is never partly present.
 #[utoipa::path(post, path = "/v1/logs/ingest", tag = "logs",
-    params(IngestParams, ("X-Silt-Stream" = Option<String>, Header, description = "Stream the rows go to")),
+    params(IngestParams,
+        ("X-Silt-Stream" = Option<String>, Header, description = "Stream the rows go to"),
+        ("X-Silt-Utc-Offset" = Option<String>, Header, description = "Zone of timestamps written without one")),
     request_body(content(
         (IngestBody = "application/json"),
         (String = "application/x-ndjson"),
@@ -82,10 +87,11 @@ pub async fn ingest(
     body: Body,
 ) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
     let stream = stream_name(&uri, &headers)?;
+    let opts = parse_options(&uri, &headers)?;
     let mut request = IngestRequest::admit(&state, &headers, body).await?;
     let content_type = request.content_type.clone();
     let parsed = request
-        .parse(move |body| parse(body, content_type.as_deref()))
+        .parse(move |body| parse(body, content_type.as_deref(), &opts))
         .await?;
     let errors: Vec<IngestItemError> = parsed
         .rejections
@@ -435,8 +441,30 @@ pub(super) fn decode(raw: &[u8], encoding: Option<&str>, limit: u64) -> Result<V
     Ok(out)
 }
 
+/// Parse options of a request: the zone of timestamps without one, from `X-Silt-Utc-Offset` or
+/// `?utc_offset=`.
+fn parse_options(uri: &Uri, headers: &HeaderMap) -> Result<ParseOptions, ApiError> {
+    let params = axum::extract::Query::<IngestParams>::try_from_uri(uri)
+        .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?
+        .0;
+    let header = header_str(
+        headers,
+        header::HeaderName::from_static("x-silt-utc-offset"),
+    )?;
+    let mut opts = ParseOptions::default();
+    if let Some(text) = header.or(params.utc_offset.as_deref()) {
+        opts.default_offset_secs = silt_engine::parse::parse_utc_offset(text)
+            .map_err(|e| ApiError::bad_request(format!("utc offset: {e}")))?;
+    }
+    Ok(opts)
+}
+
 /// Parses the decompressed body by its media type.
-fn parse(body: &[u8], content_type: Option<&str>) -> Result<ParsedBody, ApiError> {
+fn parse(
+    body: &[u8],
+    content_type: Option<&str>,
+    opts: &ParseOptions,
+) -> Result<ParsedBody, ApiError> {
     let Some(kind) = BodyKind::from_media_type(content_type) else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -447,7 +475,7 @@ fn parse(body: &[u8], content_type: Option<&str>) -> Result<ParsedBody, ApiError
             ),
         ));
     };
-    parse_body(body, kind, &ParseOptions::default()).map_err(|e| {
+    parse_body(body, kind, opts).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()).at(e.offset)
     })
 }
