@@ -26,7 +26,7 @@ const MAX_SYSLOG_PRI: u32 = 191;
 /// - `level=`, `lvl=`, `severity=`, `loglevel=` values in any case;
 /// - upper-case words: `INFO`, `WARN:`, `WARNING:root:...`;
 /// - lower or mixed case words only as the first token, right after the timestamp (with
-///   `-`, `|` or `:` separators between), or as `word:` right after a token ending in `:`
+///   `-`, `|`, `:` or `,` between), or as `word:` right after a token ending in `:`
 ///   (`sshd[42]: error: ...`).
 pub(crate) fn scan_line_level(line: &[u8], timestamp_end: Option<usize>) -> Option<&'static str> {
     if let Some(level) = syslog_pri_level(line)

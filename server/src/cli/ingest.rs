@@ -1,5 +1,5 @@
-//! `silt ingest`: reads files or stdin (gzip and zstd decompressed), parses them on a second thread, and writes them through
-//! the engine; returns only once every row is in segments, the catalog and the WAL truncated.
+//! `silt ingest`: reads files or stdin (decompressed, transcoded), parses them on a second thread
+//! and writes them through the engine; returns once every row is in segments and the WAL truncated.
 
 use std::cell::Cell;
 use std::fs::File;
