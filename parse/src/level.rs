@@ -377,7 +377,11 @@ mod tests {
     #[test]
     fn structured_values() {
         assert_eq!(level_from_text(" Warning "), Some("WARN".to_owned()));
-        assert_eq!(level_from_text(" verbose "), Some("verbose".to_owned()));
+        assert_eq!(level_from_text(" audit "), Some("audit".to_owned()));
+        // Serilog, log15.
+        assert_eq!(level_from_text("Verbose"), Some("TRACE".to_owned()));
+        assert_eq!(level_from_text("dbug"), Some("DEBUG".to_owned()));
+        assert_eq!(level_from_text("eror"), Some("ERROR".to_owned()));
         assert_eq!(level_from_text("  "), None);
         assert_eq!(level_from_number(3, NumericLevel::Syslog), Some("ERROR"));
         assert_eq!(level_from_number(8, NumericLevel::Syslog), None);

@@ -276,8 +276,8 @@ mod tests {
             Some("TRACE")
         );
         assert_eq!(
-            parse(r#"{"level":" verbose "}"#).level.as_deref(),
-            Some("verbose")
+            parse(r#"{"level":" audit "}"#).level.as_deref(),
+            Some("audit")
         );
         assert_eq!(parse(r#"{"severity":3}"#).level.as_deref(), Some("ERROR"));
         assert_eq!(

@@ -1294,8 +1294,8 @@ mod tests {
         assert_eq!(level(" Error ", 9), (s("ERROR"), None, s("9")));
         assert_eq!(level("E", 17), (s("ERROR"), s("E"), None));
         assert_eq!(level("", 21), (s("FATAL"), None, None));
-        assert_eq!(level("verbose", 0), (s("verbose"), None, None));
-        assert_eq!(level("verbose", 99), (s("verbose"), None, s("99")));
+        assert_eq!(level("audit", 0), (s("audit"), None, None));
+        assert_eq!(level("audit", 99), (s("audit"), None, s("99")));
         assert_eq!(level("", 0), (None, None, None));
         assert_eq!(level("  ", -3), (None, None, s("-3")));
     }

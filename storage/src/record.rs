@@ -39,11 +39,11 @@ pub fn normalize_level(word: &str) -> Option<&'static str> {
     }
     let lower = &buf[..bytes.len()];
     Some(match lower {
-        b"trace" | b"trc" | b"finest" | b"finer" => "TRACE",
-        b"debug" | b"dbg" | b"fine" | b"config" => "DEBUG",
+        b"trace" | b"trc" | b"finest" | b"finer" | b"verbose" | b"vrb" => "TRACE",
+        b"debug" | b"dbg" | b"dbug" | b"fine" | b"config" => "DEBUG",
         b"info" | b"inf" | b"information" | b"informational" | b"notice" => "INFO",
         b"warn" | b"warning" | b"wrn" => "WARN",
-        b"error" | b"err" | b"severe" | b"failure" => "ERROR",
+        b"error" | b"err" | b"eror" | b"severe" | b"failure" => "ERROR",
         b"fatal" | b"ftl" | b"critical" | b"crit" | b"crt" | b"alert" | b"emerg" | b"emergency"
         | b"panic" => "FATAL",
         _ => return None,
