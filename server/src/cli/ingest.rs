@@ -249,7 +249,12 @@ fn parse_file(
                 FormatArg::Text => InputFormat::Text,
                 FormatArg::Json => return parse_json_file(chunk, input, &name, options, tx),
                 FormatArg::Auto if looks_like_json_document(chunk) => {
-                    return parse_json_file(chunk, input, &name, options, tx);
+                    return parse_json_file(chunk, input, &name, options, tx).map_err(|e| {
+                        anyhow::anyhow!(
+                            "{e:#} (read as a JSON document because of how it starts; \
+                             --format text or --format ndjson reads it as lines)"
+                        )
+                    });
                 }
                 FormatArg::Auto => detect_format(chunk),
             };
