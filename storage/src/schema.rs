@@ -155,6 +155,28 @@ impl LogBatchBuilder {
         self.bytes += bytes;
     }
 
+    /// Bytes the builder has reserved for its columns (not counting the attribute map): what a
+    /// builder costs in memory whether or not rows fill it.
+    pub fn reserved_bytes(&self) -> usize {
+        let strings = [
+            &self.level,
+            &self.service,
+            &self.host,
+            &self.trace_id,
+            &self.span_id,
+            &self.message,
+        ];
+        let string_bytes: usize = strings
+            .iter()
+            .map(|b| b.values_capacity() + b.offsets_capacity() * 4)
+            .sum();
+        let integers = self.timestamp.capacity()
+            + self.observed.capacity()
+            + self.seq.capacity()
+            + self.pattern_id.capacity();
+        string_bytes + integers * 8
+    }
+
     pub fn len(&self) -> usize {
         self.rows
     }
