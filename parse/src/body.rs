@@ -276,8 +276,15 @@ pub fn parse_json_events(
     opts: &ParseOptions,
     mut on_event: impl FnMut(u64, Result<LogRecord, String>),
 ) -> Result<(), BodyError> {
+    // Offsets stay those of the file, byte-order mark included.
+    let bom = if doc.starts_with(super::UTF8_BOM) {
+        super::UTF8_BOM.len()
+    } else {
+        0
+    };
+    let doc = &doc[bom..];
     let invalid = |e: serde_json::Error| BodyError {
-        offset: line_column_offset(doc, e.line(), e.column()),
+        offset: line_column_offset(doc, e.line(), e.column()).map(|o| o + bom as u64),
         message: e.to_string(),
     };
     let mut line = Vec::new();
@@ -297,7 +304,6 @@ pub fn parse_json_events(
         }
         return Ok(());
     }
-    let doc = doc.strip_prefix(super::UTF8_BOM).unwrap_or(doc);
     let values = serde_json::Deserializer::from_slice(doc).into_iter::<serde_json::Value>();
     for (index, value) in values.enumerate() {
         event(index as u64, value.map_err(invalid)?);
@@ -346,7 +352,7 @@ mod tests {
             });
             (outcome.map_err(|e| e.offset), events)
         };
-        let (outcome, events) = collect(b"[{\"msg\":\"a\"}, 5, {\"msg\":\"b\"}]");
+        let (outcome, events) = collect(b"\xEF\xBB\xBF[{\"msg\":\"a\"}, 5, {\"msg\":\"b\"}]");
         assert_eq!(outcome, Ok(()));
         assert_eq!(
             events,
@@ -360,6 +366,12 @@ mod tests {
         let (outcome, events) = collect(pretty);
         assert_eq!(outcome, Ok(()));
         assert_eq!(events, [(0, Ok("a".to_string())), (1, Ok("b".to_string()))]);
+        let (outcome, _) = collect(b"\xEF\xBB\xBF[{\"msg\": }]");
+        assert_eq!(
+            outcome,
+            Err(Some(12)),
+            "a file offset, the byte-order mark counted"
+        );
         // Broken after the first object: that one is kept, the error says where.
         let (outcome, events) = collect(b"{\"msg\":\"a\"}\n{\"msg\": }");
         assert_eq!(
