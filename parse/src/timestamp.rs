@@ -199,22 +199,35 @@ fn parse_iso_like(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     if !matches!(b.get(i), Some(b'T' | b't' | b' ')) {
         return None;
     }
-    let (hour, minute, second, i) = parse_hms(b, i + 1)?;
-    let (nanos, i) = parse_fraction(b, i, b".,");
+    let (mut wall, i) = with_time(Year::Given(year), month, day, b, i + 1, b".,")?;
     let (offset_secs, i) = parse_zone(b, i);
-    Some((
-        WallTime {
-            year: Year::Given(year),
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            nanos,
-            offset_secs,
-        },
-        i,
-    ))
+    wall.offset_secs = offset_secs;
+    Some((wall, i))
+}
+
+/// `HH:mm:ss` at `time_at` and an optional fraction after one of `separators`, on a date read
+/// before it; no zone.
+fn with_time(
+    year: Year,
+    month: u32,
+    day: u32,
+    b: &[u8],
+    time_at: usize,
+    separators: &[u8],
+) -> Option<(WallTime, usize)> {
+    let (hour, minute, second, i) = parse_hms(b, time_at)?;
+    let (nanos, end) = parse_fraction(b, i, separators);
+    let wall = WallTime {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanos,
+        offset_secs: None,
+    };
+    Some((wall, end))
 }
 
 /// `yyyy-MM-dd` or `yyyy/MM/dd`; returns the date and the offset past it.
@@ -263,19 +276,14 @@ fn parse_compact_dash(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     if b.get(start + 8) != Some(&b'-') {
         return None;
     }
-    let (hour, minute, second, i) = parse_hms(b, start + 9)?;
-    let (nanos, i) = parse_fraction(b, i, b":.");
-    let wall = WallTime {
-        year: Year::Given(i64::from(year)),
+    with_time(
+        Year::Given(i64::from(year)),
         month,
         day,
-        hour,
-        minute,
-        second,
-        nanos,
-        offset_secs: None,
-    };
-    Some((wall, i))
+        b,
+        start + 9,
+        b":.",
+    )
 }
 
 /// `yy/MM/dd HH:mm:ss[.,frac]`.
@@ -289,19 +297,14 @@ fn parse_slash_short(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     if b.get(start + 8) != Some(&b' ') {
         return None;
     }
-    let (hour, minute, second, i) = parse_hms(b, start + 9)?;
-    let (nanos, i) = parse_fraction(b, i, b".,");
-    let wall = WallTime {
-        year: Year::Given(two_digit_year(year)),
+    with_time(
+        Year::Given(two_digit_year(year)),
         month,
         day,
-        hour,
-        minute,
-        second,
-        nanos,
-        offset_secs: None,
-    };
-    Some((wall, i))
+        b,
+        start + 9,
+        b".,",
+    )
 }
 
 /// `MM-dd HH:mm:ss[.frac]` (Android logcat) or `MM.dd HH:mm:ss` (Proxifier): no year, resolved
@@ -315,19 +318,7 @@ fn parse_month_day(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     if b.get(start + 5) != Some(&b' ') {
         return None;
     }
-    let (hour, minute, second, i) = parse_hms(b, start + 6)?;
-    let (nanos, i) = parse_fraction(b, i, b".,");
-    let wall = WallTime {
-        year: Year::Missing,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-        nanos,
-        offset_secs: None,
-    };
-    Some((wall, i))
+    with_time(Year::Missing, month, day, b, start + 6, b".,")
 }
 
 /// The klog (Kubernetes, glog) header `Lmmdd HH:mm:ss.uuuuuu`, `L` one of `IWEF`: no year,
@@ -341,19 +332,7 @@ fn parse_klog(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     if b.get(start + 5) != Some(&b' ') {
         return None;
     }
-    let (hour, minute, second, i) = parse_hms(b, start + 6)?;
-    let (nanos, i) = parse_fraction(b, i, b".");
-    let wall = WallTime {
-        year: Year::Missing,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-        nanos,
-        offset_secs: None,
-    };
-    Some((wall, i))
+    with_time(Year::Missing, month, day, b, start + 6, b".")
 }
 
 /// `yyMMdd HHmmss` as HDFS writes it; both numbers must end at a non-digit.
@@ -395,8 +374,14 @@ fn parse_common_log(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     if b.get(start + 11) != Some(&b':') {
         return None;
     }
-    let (hour, minute, second, i) = parse_hms(b, start + 12)?;
-    let (nanos, i) = parse_fraction(b, i, b".");
+    let (mut wall, i) = with_time(
+        Year::Given(i64::from(year)),
+        month,
+        day,
+        b,
+        start + 12,
+        b".",
+    )?;
     let (offset_secs, i) = if b.get(i) == Some(&b' ') && matches!(b.get(i + 1), Some(b'+' | b'-')) {
         match parse_zone(b, i + 1) {
             (Some(offset), end) => (Some(offset), end),
@@ -405,16 +390,7 @@ fn parse_common_log(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     } else {
         (None, i)
     };
-    let wall = WallTime {
-        year: Year::Given(i64::from(year)),
-        month,
-        day,
-        hour,
-        minute,
-        second,
-        nanos,
-        offset_secs,
-    };
+    wall.offset_secs = offset_secs;
     Some((wall, i))
 }
 
@@ -436,29 +412,15 @@ fn parse_month_name(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
         return None;
     }
     let day = digits(b, i, day_len)?;
-    let (hour, minute, second, after_time) = parse_hms(b, i + day_len + 1)?;
-    let (nanos, mut i) = parse_fraction(b, after_time, b".,");
-    let mut year = Year::Missing;
+    let (mut wall, mut i) = with_time(Year::Missing, month, day, b, i + day_len + 1, b".,")?;
     if b.get(i) == Some(&b' ')
         && let Some(y) = digits(b, i + 1, 4)
         && !b.get(i + 5).is_some_and(u8::is_ascii_digit)
     {
-        year = Year::Given(i64::from(y));
+        wall.year = Year::Given(i64::from(y));
         i += 5;
     }
-    Some((
-        WallTime {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            nanos,
-            offset_secs: None,
-        },
-        i,
-    ))
+    Some((wall, i))
 }
 
 /// An epoch number (with optional `.fraction` for seconds) that ends at a non-alphanumeric byte.
