@@ -218,10 +218,7 @@ struct LogsDocument {
 }
 
 fn parse_json_document(body: &[u8], opts: &ParseOptions) -> Result<ParsedBody, BodyError> {
-    let invalid = |e: serde_json::Error| BodyError {
-        offset: line_column_offset(body, e.line(), e.column()),
-        message: e.to_string(),
-    };
+    let invalid = |e| invalid_json(body, 0, e);
     let logs = match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => serde_json::from_slice::<Vec<serde_json::Value>>(body).map_err(invalid)?,
         _ => {
@@ -234,18 +231,34 @@ fn parse_json_document(body: &[u8], opts: &ParseOptions) -> Result<ParsedBody, B
     parsed.records.reserve(logs.len());
     let mut line = Vec::new();
     for (index, value) in logs.into_iter().enumerate() {
-        if !value.is_object() {
-            parsed.reject(index as u64, "expected a JSON object".to_string());
-            continue;
-        }
-        line.clear();
-        serde_json::to_writer(&mut line, &value).expect("a JSON value serialises");
-        match parse_ndjson_line(&line, opts) {
+        match event_record(&value, &mut line, opts) {
             Ok(record) => parsed.records.push(record),
             Err(reason) => parsed.reject(index as u64, reason),
         }
     }
     Ok(parsed)
+}
+
+/// One element of a JSON document as a record, read like an NDJSON line (`line` is scratch).
+fn event_record(
+    value: &serde_json::Value,
+    line: &mut Vec<u8>,
+    opts: &ParseOptions,
+) -> Result<LogRecord, String> {
+    if !value.is_object() {
+        return Err("expected a JSON object".to_string());
+    }
+    line.clear();
+    serde_json::to_writer(&mut *line, value).expect("a JSON value serialises");
+    parse_ndjson_line(line, opts)
+}
+
+/// A JSON error in `doc` (which starts `skipped` bytes into its input) as a [`BodyError`].
+fn invalid_json(doc: &[u8], skipped: usize, e: serde_json::Error) -> BodyError {
+    BodyError {
+        offset: line_column_offset(doc, e.line(), e.column()).map(|o| o + skipped as u64),
+        message: e.to_string(),
+    }
 }
 
 /// Whether the start of a file is a JSON document rather than NDJSON or text: an array of
@@ -283,19 +296,10 @@ pub fn parse_json_events(
         0
     };
     let doc = &doc[bom..];
-    let invalid = |e: serde_json::Error| BodyError {
-        offset: line_column_offset(doc, e.line(), e.column()).map(|o| o + bom as u64),
-        message: e.to_string(),
-    };
+    let invalid = |e| invalid_json(doc, bom, e);
     let mut line = Vec::new();
     let mut event = |index: u64, value: serde_json::Value| {
-        if !value.is_object() {
-            on_event(index, Err("expected a JSON object".to_string()));
-            return;
-        }
-        line.clear();
-        serde_json::to_writer(&mut line, &value).expect("a JSON value serialises");
-        on_event(index, parse_ndjson_line(&line, opts));
+        on_event(index, event_record(&value, &mut line, opts));
     };
     if doc.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         let values: Vec<serde_json::Value> = serde_json::from_slice(doc).map_err(invalid)?;
