@@ -86,8 +86,9 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
-    let stream = stream_name(&uri, &headers)?;
-    let opts = parse_options(&uri, &headers)?;
+    let params = ingest_params(&uri)?;
+    let stream = stream_of(&params, &headers)?;
+    let opts = parse_options(&params, &headers)?;
     let mut request = IngestRequest::admit(&state, &headers, body).await?;
     let content_type = request.content_type.clone();
     let parsed = request
@@ -389,16 +390,24 @@ pub(super) fn header_str(
         .transpose()
 }
 
-pub(super) fn stream_name(uri: &Uri, headers: &HeaderMap) -> Result<String, ApiError> {
-    let params = axum::extract::Query::<IngestParams>::try_from_uri(uri)
+fn ingest_params(uri: &Uri) -> Result<IngestParams, ApiError> {
+    Ok(axum::extract::Query::<IngestParams>::try_from_uri(uri)
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?
-        .0;
+        .0)
+}
+
+pub(super) fn stream_name(uri: &Uri, headers: &HeaderMap) -> Result<String, ApiError> {
+    stream_of(&ingest_params(uri)?, headers)
+}
+
+/// The stream: `X-Silt-Stream`, else `?stream=`, else the default.
+fn stream_of(params: &IngestParams, headers: &HeaderMap) -> Result<String, ApiError> {
     let stream = match (
         header_str(headers, header::HeaderName::from_static("x-silt-stream"))?,
-        params.stream,
+        &params.stream,
     ) {
         (Some(h), _) => h.to_string(),
-        (None, Some(q)) => q,
+        (None, Some(q)) => q.clone(),
         (None, None) => DEFAULT_STREAM.to_string(),
     };
     silt_storage::layout::validate_name("stream", &stream)
@@ -443,10 +452,7 @@ pub(super) fn decode(raw: &[u8], encoding: Option<&str>, limit: u64) -> Result<V
 
 /// Parse options of a request: the zone of timestamps without one, from `X-Silt-Utc-Offset` or
 /// `?utc_offset=`.
-fn parse_options(uri: &Uri, headers: &HeaderMap) -> Result<ParseOptions, ApiError> {
-    let params = axum::extract::Query::<IngestParams>::try_from_uri(uri)
-        .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?
-        .0;
+fn parse_options(params: &IngestParams, headers: &HeaderMap) -> Result<ParseOptions, ApiError> {
     let header = header_str(
         headers,
         header::HeaderName::from_static("x-silt-utc-offset"),
