@@ -238,7 +238,7 @@ fn parse_file(
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let mut first = true;
     let mut parser: Option<LineParser> = None;
-    let mut pending: Vec<LogRecord> = Vec::with_capacity(REQUEST_ROWS);
+    let mut requests = Requests::new(&name, tx);
     loop {
         let n = read_full(&mut input, &mut buf).with_context(|| format!("cannot read {name}"))?;
         let chunk = &buf[..n];
@@ -270,27 +270,8 @@ fn parse_file(
         };
         let lines = results.len() as u64;
         for result in results {
-            match result {
-                Ok(record) => {
-                    pending.push(record);
-                    if pending.len() >= REQUEST_ROWS {
-                        let rows =
-                            std::mem::replace(&mut pending, Vec::with_capacity(REQUEST_ROWS));
-                        if tx.send(Ok(Message::Rows(rows))).is_err() {
-                            return Ok(());
-                        }
-                    }
-                }
-                Err(e) => {
-                    let message = Message::Rejected {
-                        file: name.clone(),
-                        line: e.line,
-                        reason: e.reason,
-                    };
-                    if tx.send(Ok(message)).is_err() {
-                        return Ok(());
-                    }
-                }
+            if !requests.send(result.map_err(|e| (e.line, e.reason))) {
+                return Ok(());
             }
         }
         // Input bytes as stored (compressed, if it is), to match the sizes the bar started from.
@@ -301,9 +282,7 @@ fn parse_file(
             break;
         }
     }
-    if !pending.is_empty() {
-        let _ = tx.send(Ok(Message::Rows(pending)));
-    }
+    requests.finish();
     Ok(())
 }
 
@@ -326,34 +305,16 @@ fn parse_json_file(
             MAX_JSON_DOCUMENT_BYTES >> 30
         );
     }
-    let mut pending = Vec::with_capacity(REQUEST_ROWS);
+    let mut requests = Requests::new(name, tx);
     let mut events = 0u64;
     let mut closed = false;
     let outcome = parse_json_events(&doc, &options, |index, event| {
-        if closed {
-            return;
+        if !closed {
+            events += 1;
+            closed = !requests.send(event.map_err(|reason| (index + 1, reason)));
         }
-        events += 1;
-        let sent = match event {
-            Ok(record) => {
-                pending.push(record);
-                if pending.len() < REQUEST_ROWS {
-                    return;
-                }
-                let rows = std::mem::replace(&mut pending, Vec::with_capacity(REQUEST_ROWS));
-                tx.send(Ok(Message::Rows(rows)))
-            }
-            Err(reason) => tx.send(Ok(Message::Rejected {
-                file: name.to_string(),
-                line: index + 1,
-                reason,
-            })),
-        };
-        closed = sent.is_err();
     });
-    if !pending.is_empty() {
-        let _ = tx.send(Ok(Message::Rows(pending)));
-    }
+    requests.finish();
     let _ = tx.send(Ok(Message::Progress {
         bytes: doc.len() as u64,
         lines: events,
@@ -365,6 +326,51 @@ fn parse_json_file(
             .unwrap_or_default();
         anyhow::anyhow!("{name}{at}: invalid JSON: {}", e.message)
     })
+}
+
+/// Rows of one input on their way to the engine: gathered into requests of [`REQUEST_ROWS`],
+/// while each rejected line or event is sent as it comes.
+struct Requests<'a> {
+    file: &'a str,
+    pending: Vec<LogRecord>,
+    tx: &'a mpsc::SyncSender<anyhow::Result<Message>>,
+}
+
+impl<'a> Requests<'a> {
+    fn new(file: &'a str, tx: &'a mpsc::SyncSender<anyhow::Result<Message>>) -> Self {
+        Requests {
+            file,
+            pending: Vec::with_capacity(REQUEST_ROWS),
+            tx,
+        }
+    }
+
+    /// A record, or a rejection `(line, reason)`; false once the engine side has gone.
+    fn send(&mut self, event: Result<LogRecord, (u64, String)>) -> bool {
+        let message = match event {
+            Ok(record) => {
+                self.pending.push(record);
+                if self.pending.len() < REQUEST_ROWS {
+                    return true;
+                }
+                let rows = std::mem::replace(&mut self.pending, Vec::with_capacity(REQUEST_ROWS));
+                Message::Rows(rows)
+            }
+            Err((line, reason)) => Message::Rejected {
+                file: self.file.to_string(),
+                line,
+                reason,
+            },
+        };
+        self.tx.send(Ok(message)).is_ok()
+    }
+
+    /// Sends the last, partial request.
+    fn finish(self) {
+        if !self.pending.is_empty() {
+            let _ = self.tx.send(Ok(Message::Rows(self.pending)));
+        }
+    }
 }
 
 /// Counts the bytes read through it.
