@@ -41,6 +41,28 @@ fn segments_json(data: &Path) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// Every row of a data directory, through `silt search --format ndjson`, as the given string
+/// fields, sorted.
+fn all_rows(data: &Path, fields: &[&str]) -> Vec<Vec<String>> {
+    let out = run(silt()
+        .args(["search", "--format", "ndjson", "--data-dir"])
+        .arg(data)
+        .arg(""));
+    let mut rows: Vec<Vec<String>> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|hit| {
+            fields
+                .iter()
+                .map(|&f| hit[f].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
 #[test]
 fn ingest_samples_then_list_and_inspect() {
     let dir = tempfile::tempdir().unwrap();
@@ -420,25 +442,11 @@ fn utc_offset_applies_to_timestamps_without_a_zone() {
         .args(["ingest", "--utc-offset", "+02:00", "--data-dir"])
         .arg(&data)
         .arg(&input));
-    let out = run(silt()
-        .args(["search", "--format", "ndjson", "--data-dir"])
-        .arg(&data)
-        .arg(""));
-    let mut stamps: Vec<(String, String)> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|h| {
-            let field = |k: &str| h[k].as_str().unwrap().to_owned();
-            (field("level"), field("timestamp"))
-        })
-        .collect();
-    stamps.sort();
     assert_eq!(
-        stamps,
+        all_rows(&data, &["level", "timestamp"]),
         [
-            ("INFO".to_owned(), "2024-01-02T01:04:05.250Z".to_owned()),
-            ("WARN".to_owned(), "2024-01-02T03:04:05Z".to_owned()),
+            ["INFO", "2024-01-02T01:04:05.250Z"],
+            ["WARN", "2024-01-02T03:04:05Z"],
         ]
     );
     let bad = silt()
@@ -477,32 +485,15 @@ fn compressed_inputs_are_read_decompressed() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = run(silt()
-        .args(["search", "--format", "ndjson", "--data-dir"])
-        .arg(&data)
-        .arg(""));
-    let mut rows: Vec<(String, String)> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|h| {
-            let field = |k: &str| h[k].as_str().unwrap().to_owned();
-            (field("timestamp"), field("message"))
-        })
-        .collect();
-    rows.sort();
     assert_eq!(
-        rows,
+        all_rows(&data, &["timestamp", "message"]),
         [
-            (
-                "2024-01-02T03:04:05Z".to_owned(),
-                "2024-01-02 03:04:05 INFO first member".to_owned()
-            ),
-            (
-                "2024-01-02T03:04:06Z".to_owned(),
-                "2024-01-02 03:04:06 WARN second".to_owned()
-            ),
-            ("2024-01-02T03:04:07Z".to_owned(), "from zstd".to_owned()),
+            [
+                "2024-01-02T03:04:05Z",
+                "2024-01-02 03:04:05 INFO first member"
+            ],
+            ["2024-01-02T03:04:06Z", "2024-01-02 03:04:06 WARN second"],
+            ["2024-01-02T03:04:07Z", "from zstd"],
         ]
     );
 
@@ -543,20 +534,14 @@ fn json_documents_are_events_not_lines() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ingested 4 lines (1 rejected)"), "{stderr}");
     assert!(stderr.contains("events.json:2"), "{stderr}");
-    let out = run(silt()
-        .args(["search", "--format", "ndjson", "--data-dir"])
-        .arg(&data)
-        .arg(""));
-    let mut messages: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|h| h["message"].as_str().unwrap().to_owned())
-        .collect();
-    messages.sort();
     assert_eq!(
-        messages,
-        ["from an array", "pretty one", "pretty two", "second"]
+        all_rows(&data, &["message"]),
+        [
+            ["from an array"],
+            ["pretty one"],
+            ["pretty two"],
+            ["second"]
+        ]
     );
 
     let broken = dir.path().join("broken.json");
