@@ -3,6 +3,8 @@
 
 use silt_storage::record::{level_from_otlp_severity, level_from_syslog_severity, normalize_level};
 
+use super::timestamp::starts_with_klog_header;
+
 /// A level word must start within this many bytes of the line start.
 pub(crate) const MAX_LEVEL_SCAN_BYTES: usize = 120;
 /// A level word must be one of this many first whitespace-separated tokens (BGL-style lines
@@ -132,17 +134,12 @@ fn level_letter(letter: u8) -> Option<&'static str> {
     })
 }
 
-/// `Lmmdd HH:mm:ss` at the start of the line (klog, glog), `L` one of `IWEF`.
+/// The letter of a klog (glog) header `Lmmdd HH:mm:ss…` at the start of the line.
 fn klog_level(line: &[u8]) -> Option<&'static str> {
-    let header = line.get(..9)?;
-    let shape = header[1..5].iter().all(u8::is_ascii_digit)
-        && header[5] == b' '
-        && header[6..8].iter().all(u8::is_ascii_digit)
-        && header[8] == b':';
-    if !shape || !matches!(header[0], b'I' | b'W' | b'E' | b'F') {
+    if !starts_with_klog_header(line) {
         return None;
     }
-    level_letter(header[0])
+    level_letter(line[0])
 }
 
 /// Android logcat's `threadtime` lines: `MM-dd HH:mm:ss.SSS  pid  tid L tag: message`.

@@ -321,6 +321,11 @@ fn parse_month_day(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     with_time(Year::Missing, month, day, b, start + 6, b".,")
 }
 
+/// Whether the line starts with a klog header (see [`parse_klog`]).
+pub(crate) fn starts_with_klog_header(line: &[u8]) -> bool {
+    parse_klog(line, 0).is_some()
+}
+
 /// The klog (Kubernetes, glog) header `Lmmdd HH:mm:ss.uuuuuu`, `L` one of `IWEF`: no year,
 /// resolved like syslog dates.
 fn parse_klog(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
