@@ -27,15 +27,16 @@ pub struct HourBuffer {
 
 impl HourBuffer {
     fn append(&mut self, record: &LogRecord, seq: u64, observed_ns: i64) {
-        // An hour that filled one builder is dense: later builders are reserved whole.
-        let capacity = if self.sealed.is_empty() {
-            FIRST_BUILDER_ROWS
-        } else {
-            SEAL_ROWS
-        };
-        let builder = self
-            .active
-            .get_or_insert_with(|| LogBatchBuilder::with_capacity(capacity));
+        let sealed = &self.sealed;
+        let builder = self.active.get_or_insert_with(|| {
+            // An hour that filled one builder is dense: later builders are reserved whole.
+            let rows = if sealed.is_empty() {
+                FIRST_BUILDER_ROWS
+            } else {
+                SEAL_ROWS
+            };
+            LogBatchBuilder::with_capacity(rows)
+        });
         builder.append(record, seq, observed_ns);
         self.rows += 1;
         if builder.len() >= SEAL_ROWS {
