@@ -419,10 +419,8 @@ fn decompressed<R: Read + 'static>(input: R, name: &str) -> anyhow::Result<Box<d
 struct Utf16Reader<R> {
     inner: R,
     unit: fn([u8; 2]) -> u16,
-    /// A high surrogate waiting for its pair.
-    high: Option<u16>,
-    /// An odd byte left over from the last read.
-    odd: Option<u8>,
+    /// Input bytes not decoded yet: an odd byte, or a high surrogate waiting for its pair.
+    pending: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
     started: bool,
@@ -433,40 +431,10 @@ impl<R: BufRead> Utf16Reader<R> {
         Utf16Reader {
             inner,
             unit,
-            high: None,
-            odd: None,
+            pending: Vec::new(),
             out: Vec::new(),
             out_pos: 0,
             started: false,
-        }
-    }
-
-    fn push(&mut self, c: char) {
-        let mut utf8 = [0u8; 4];
-        self.out
-            .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-    }
-
-    fn push_unit(&mut self, unit: u16) {
-        match (self.high.take(), unit) {
-            (Some(high), 0xdc00..=0xdfff) => {
-                let code =
-                    0x10000 + ((u32::from(high) - 0xd800) << 10) + (u32::from(unit) - 0xdc00);
-                self.push(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER));
-            }
-            (high, 0xd800..=0xdbff) => {
-                if high.is_some() {
-                    self.push(char::REPLACEMENT_CHARACTER);
-                }
-                self.high = Some(unit);
-            }
-            (high, _) => {
-                if high.is_some() {
-                    self.push(char::REPLACEMENT_CHARACTER);
-                }
-                // Not a surrogate, so always a char.
-                self.push(char::from_u32(u32::from(unit)).unwrap_or(char::REPLACEMENT_CHARACTER));
-            }
         }
     }
 
@@ -475,33 +443,36 @@ impl<R: BufRead> Utf16Reader<R> {
         self.out.clear();
         self.out_pos = 0;
         let bytes = self.inner.fill_buf()?;
-        if bytes.is_empty() {
-            if self.high.take().is_some() || self.odd.take().is_some() {
-                self.push(char::REPLACEMENT_CHARACTER);
-            }
-            return Ok(!self.out.is_empty());
+        let at_end = bytes.is_empty();
+        self.pending.extend_from_slice(bytes);
+        let read = bytes.len();
+        self.inner.consume(read);
+        let mut units: Vec<u16> = self
+            .pending
+            .chunks_exact(2)
+            .map(|pair| (self.unit)([pair[0], pair[1]]))
+            .collect();
+        let mut kept = self.pending.len() % 2;
+        if !at_end && units.last().is_some_and(|u| (0xd800..0xdc00).contains(u)) {
+            units.pop();
+            kept += 2;
         }
-        let bytes = bytes.to_vec();
-        self.inner.consume(bytes.len());
-        let mut rest = &bytes[..];
-        if let Some(first) = self.odd.take() {
-            let unit = (self.unit)([first, rest[0]]);
-            self.push_unit(unit);
-            rest = &rest[1..];
+        // The byte-order mark itself is not text.
+        let skip = usize::from(!self.started && units.first() == Some(&0xfeff));
+        self.started |= !units.is_empty();
+        for c in char::decode_utf16(units.into_iter().skip(skip)) {
+            let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+            self.out
+                .extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes());
         }
-        let mut pairs = rest.chunks_exact(2);
-        for pair in &mut pairs {
-            let unit = (self.unit)([pair[0], pair[1]]);
-            // The byte-order mark itself is not text.
-            if !self.started && unit == 0xfeff {
-                self.started = true;
-                continue;
-            }
-            self.started = true;
-            self.push_unit(unit);
+        if at_end && kept > 0 {
+            let mut replacement = [0u8; 4];
+            let replacement = char::REPLACEMENT_CHARACTER.encode_utf8(&mut replacement);
+            self.out.extend_from_slice(replacement.as_bytes());
+            kept = 0;
         }
-        self.odd = pairs.remainder().first().copied();
-        Ok(true)
+        self.pending.drain(..self.pending.len() - kept);
+        Ok(!at_end || !self.out.is_empty())
     }
 }
 
