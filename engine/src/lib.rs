@@ -503,10 +503,13 @@ impl Shared {
             for t in tenants {
                 let due = {
                     let m = t.memory.lock().expect("memtable lock");
-                    !m.active.is_empty()
-                        && (m.active.bytes() >= self.options.flush_bytes
-                            || m.active.age() >= self.options.flush_age
-                            || largest.as_ref().is_some_and(|l| Arc::ptr_eq(l, &t)))
+                    // A failed WAL (a full disk, say) accepts appends again once its rows
+                    // are in segments.
+                    t.wal.is_failed()
+                        || (!m.active.is_empty()
+                            && (m.active.bytes() >= self.options.flush_bytes
+                                || m.active.age() >= self.options.flush_age
+                                || largest.as_ref().is_some_and(|l| Arc::ptr_eq(l, &t))))
                 };
                 if due && !self.stopping.load(Ordering::Relaxed) {
                     let result = self.flush_tenant(&t);
@@ -543,6 +546,14 @@ impl Shared {
             let mut memory = tenant.memory.lock().expect("memtable lock");
             let done = memory.frozen.pop_front();
             debug_assert!(done.is_some_and(|d| Arc::ptr_eq(&d, &frozen)));
+        }
+        if tenant.wal.is_failed() {
+            // Every row appended before the failure is in segments once the memtable is empty,
+            // and appends wait for the memtable lock: the WAL can start over.
+            let memory = tenant.memory.lock().expect("memtable lock");
+            if memory.active.is_empty() && memory.frozen.is_empty() {
+                tenant.wal.restart_after_failure()?;
+            }
         }
         Ok(())
     }

@@ -125,9 +125,14 @@ impl StorageError {
         source: parquet::errors::ParquetError,
     ) -> Self {
         let location = location.into();
+        // The sink's own error (a full disk, say) without Parquet's "External: " wrapper.
+        let source: Box<dyn std::error::Error + Send + Sync> = match source {
+            parquet::errors::ParquetError::External(inner) => inner,
+            other => Box::new(other),
+        };
         let message = format!("cannot write segment {location}: {source}");
         Self {
-            source: Some(Box::new(source)),
+            source: Some(source),
             ..Self::new(ErrorKind::Io, location, message)
         }
     }

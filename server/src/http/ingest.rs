@@ -371,7 +371,7 @@ pub(super) fn engine_error(e: EngineError) -> ApiError {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_error",
-                format!("not stored: {other}"),
+                format!("not acknowledged: {other}"),
             )
         }
     }

@@ -108,7 +108,9 @@ pub enum WalError {
     RecordTooLarge(#[from] v1::RecordTooLarge),
     #[error("wal sequence exhausted in {path} at seq {next_seq}")]
     SeqExhausted { path: PathBuf, next_seq: u64 },
-    #[error("wal in {path} refuses writes after an earlier failure: {reason}")]
+    #[error(
+        "wal in {path} refuses writes until its rows are flushed to segments, after an earlier failure: {reason}"
+    )]
     Poisoned { path: PathBuf, reason: String },
 }
 
@@ -252,7 +254,8 @@ pub(super) fn sync_dir(dir: &Path) -> Result<(), WalError> {
 impl Wal {
     /// Opens (creating) `dir`, replays every record with a seq >= `from_seq` (records entirely
     /// below it are only checked: they are in segments already), cuts a torn tail of the newest
-    /// file, and positions for appending with `next_seq = max(from_seq, last replayed seq + 1)`.
+    /// file, and positions for appending with `next_seq = max(from_seq, last replayed seq + 1,
+    /// the name of an empty newest file)`.
     ///
     /// A record straddling `from_seq` is replayed whole. Files whose records all lie below
     /// `from_seq` are kept until [`Wal::truncate_before`].
@@ -272,7 +275,11 @@ impl Wal {
         } = replay::replay_dir(dir, from_seq)?;
         fsyncs += replay_fsyncs;
 
-        let next_seq = prev_end.map_or(from_seq, |end: u64| end.max(from_seq));
+        // An empty newest file (started by a roll or after a failure) names the next seq.
+        let next_seq = prev_end
+            .into_iter()
+            .chain(files.last().map(|f| f.end_seq))
+            .fold(from_seq, u64::max);
         let reuse = files.last().is_some_and(|f| f.end_seq == next_seq);
         let (file, file_bytes) = if reuse {
             let path = files.last().map(|f| f.path.clone()).unwrap_or_default();
@@ -445,6 +452,65 @@ impl Wal {
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Whether an earlier write or fsync failed, so that appends are refused until
+    /// [`Wal::restart_after_failure`].
+    pub fn is_failed(&self) -> bool {
+        lock(&self.inner).failed.is_some()
+    }
+
+    /// Starts over after a failed write or fsync (a full disk, say): a new, empty file at the
+    /// next seq, every older file deleted, appends accepted again. Returns `false`, doing
+    /// nothing, when nothing had failed.
+    ///
+    /// The old files are never read again (after a failed fsync what they hold is unknown), so
+    /// the caller must first have put every row appended so far into segments, and must keep
+    /// appends out until this returns. Records whose write failed keep their seqs, which are
+    /// never given out again. If the new file cannot be made, the WAL stays failed.
+    pub fn restart_after_failure(&self) -> Result<bool, WalError> {
+        let mut inner = lock(&self.inner);
+        if inner.failed.is_none() {
+            return Ok(false);
+        }
+        let first_seq = inner.next_seq;
+        let path = self.dir.join(wal_file_name(first_seq));
+        // A file of that name holds no record (every append takes seqs), or is this method's
+        // own from an attempt that failed later: it goes too.
+        if let Some(i) = inner.files.iter().position(|f| f.path == path) {
+            fs::remove_file(&path).map_err(io_err("delete wal file", &path))?;
+            inner.files.remove(i);
+        }
+        let file = create_wal_file(&self.dir, &path)?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        inner.file = Arc::new(file);
+        inner.files.push(WalFile {
+            end_seq: first_seq,
+            path,
+        });
+        while inner.files.len() > 1 {
+            let old = inner.files[0].path.clone();
+            match fs::remove_file(&old) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                // Still failed; the next attempt deletes what is left.
+                Err(e) => return Err(io_err("delete wal file", &old)(e)),
+            }
+            inner.files.remove(0);
+        }
+        sync_dir(&self.dir)?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(dir = %self.dir.display(), first_seq, "wal started over after a failure");
+        inner.file_bytes = 0;
+        inner.buf.clear();
+        inner.failed = None;
+        let mut state = lock(&self.sync);
+        // What was appended before is in segments now: durable.
+        state.durable_pos = state.durable_pos.max(inner.appended_pos);
+        state.failed = None;
+        drop(state);
+        self.synced.notify_all();
+        Ok(true)
     }
 
     /// The seq the next appended row will get.

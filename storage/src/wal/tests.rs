@@ -533,3 +533,23 @@ fn truncating_everything_leaves_one_empty_file() {
     assert_eq!(replay.records.len(), 1);
     assert_eq!(wal.next_seq(), 6);
 }
+
+#[test]
+fn an_empty_newest_file_names_the_next_seq() {
+    // As `Wal::restart_after_failure` leaves it: one empty file, named past every seq given out,
+    // while the catalog may have flushed less (the failed records' seqs are in no segment).
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = open(dir.path(), 0);
+    wal.append_durable("default", &rows(7, "a"), 0).unwrap();
+    wal.truncate_before(wal.next_seq()).unwrap();
+    drop(wal);
+    assert_eq!(wal_files(dir.path()), [wal_file_name(7)]);
+    let (wal, replay) = open(dir.path(), 3);
+    assert!(replay.records.is_empty());
+    assert_eq!(wal.next_seq(), 7);
+    assert_eq!(wal.append_durable("default", &rows(1, "b"), 0).unwrap(), 7);
+    assert!(!wal.is_failed());
+    assert!(!wal.restart_after_failure().unwrap(), "nothing had failed");
+    drop(wal);
+    assert_eq!(wal_files(dir.path()), [wal_file_name(7)]);
+}

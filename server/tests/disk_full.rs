@@ -1,0 +1,236 @@
+//! A real full disk under a running `silt serve`: its data directory is a small tmpfs, mounted in
+//! a private user and mount namespace (`unshare`), so the kernel itself answers ENOSPC. Ingest
+//! gets a precise 503 while the disk is full, resumes once space is freed without a restart, and
+//! after a SIGKILL every acknowledged request is present exactly once, every other one entirely
+//! or not at all.
+//!
+//! The test runs itself again inside the namespace with `SILT_DISK_FULL_CHILD_DIR` set. Where
+//! `unshare` is missing or namespaces are not permitted, it says so and passes without running.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const CHILD_DIR: &str = "SILT_DISK_FULL_CHILD_DIR";
+const LINES: u64 = 400;
+
+/// An NDJSON body of `LINES` rows of request `id`, each row telling its request and place.
+fn body(id: u64) -> Vec<u8> {
+    let mut out = String::new();
+    for row in 0..LINES {
+        out.push_str(&format!(
+            "{{\"timestamp\":\"2026-11-21T00:{:02}:{:02}.{row:03}Z\",\"level\":\"INFO\",\"service\":\"disk\",\
+             \"message\":\"request {id} row {row} user=u-{} took {}ms\",\"req\":{id},\"row\":{row}}}\n",
+            id / 60 % 60,
+            id % 60,
+            (id * 7919 + row * 104_729) % 100_003,
+            (id + row) % 977,
+        ));
+    }
+    out.into_bytes()
+}
+
+/// Sends request `id`; returns the status and the parsed answer.
+fn send(server: &Server, id: u64) -> (u16, serde_json::Value) {
+    let (status, _, answer) = server.post_raw(
+        "/v1/logs/ingest",
+        &[("Content-Type", "application/x-ndjson")],
+        &body(id),
+    );
+    (status, serde_json::from_slice(&answer).unwrap())
+}
+
+/// Rows and distinct `_seq`s per request id.
+fn rows_by_request(server: &Server) -> BTreeMap<u64, (u64, u64)> {
+    server
+        .sql(
+            None,
+            "SELECT attributes['req'], count(*), count(DISTINCT _seq) FROM logs GROUP BY 1",
+        )
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap().parse().unwrap(),
+                (r[1].as_u64().unwrap(), r[2].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// A counter of the server's `/metrics`.
+fn metric(server: &Server, name: &str) -> u64 {
+    let (status, text) = server.get("/metrics", None);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+        .parse()
+        .unwrap()
+}
+
+/// Every acknowledged request exactly once, every other one whole or absent.
+fn check(server: &Server, acked: &BTreeSet<u64>, refused: &BTreeSet<u64>, when: &str) {
+    let found = rows_by_request(server);
+    for id in acked {
+        assert_eq!(
+            found.get(id),
+            Some(&(LINES, LINES)),
+            "{when}: acknowledged request {id}"
+        );
+    }
+    for (id, &(rows, seqs)) in &found {
+        assert!(
+            acked.contains(id) || refused.contains(id),
+            "{when}: request {id} was never sent"
+        );
+        assert_eq!((rows, seqs), (LINES, LINES), "{when}: request {id} partly stored");
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_ingest_precisely_then_recovers_without_losing_acknowledged_rows() {
+    if std::env::var_os(CHILD_DIR).is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let probe = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "true"])
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => {}
+        other => {
+            eprintln!(
+                "not run: needs `unshare --user --map-root-user --mount` to mount a small tmpfs ({other:?})"
+            );
+            return;
+        }
+    }
+    let status = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "disk_full_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the test inside the namespace failed");
+}
+
+/// The test proper, inside the namespace. Does nothing unless started by the test above.
+#[test]
+fn disk_full_child() {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs");
+    // Most of the disk is taken by a file the operator will delete.
+    let filler = dir.join("filler");
+    std::fs::write(&filler, vec![1u8; 4 << 20]).unwrap();
+    let data = dir.join("data");
+    // Small memtables: segments are written (and fail to be) while the disk fills.
+    let envs = [("SILT_ENGINE__FLUSH_BYTES", "262144")];
+    let mut server = Server::start(&data, &envs);
+
+    let mut acked = BTreeSet::new();
+    let mut refused = BTreeSet::new();
+    let mut next = 0u64;
+    let refusal = loop {
+        assert!(next < 2_000, "the disk never filled");
+        let (status, answer) = send(&server, next);
+        match status {
+            202 => {
+                assert_eq!(answer["ingested"], LINES, "{answer}");
+                acked.insert(next);
+                // Time for background flushes: segments fill the disk too.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                refused.insert(next);
+                break (status, answer);
+            }
+        }
+        next += 1;
+    };
+    let (status, answer) = refusal;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["type"], "storage_error", "{answer}");
+    let reason = answer["error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("No space left on device") && reason.contains("not acknowledged"),
+        "{reason}"
+    );
+    assert!(acked.len() >= 5, "filled after {} requests", acked.len());
+
+    // While the disk stays full: refused again, and what was acknowledged is still searchable.
+    let (status, answer) = send(&server, next);
+    assert_eq!(status, 503, "{answer}");
+    refused.insert(next);
+    next += 1;
+    check(&server, &acked, &refused, "disk full");
+    eprintln!(
+        "disk full after {} acknowledged requests; {} flushes, {} failed",
+        acked.len(),
+        metric(&server, "silt_flushes_total"),
+        metric(&server, "silt_flush_errors_total"),
+    );
+
+    // Space freed: ingest resumes without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, answer) = send(&server, next);
+        if status == 202 {
+            acked.insert(next);
+            next += 1;
+            break;
+        }
+        assert_eq!(status, 503, "{answer}");
+        refused.insert(next);
+        next += 1;
+        assert!(Instant::now() < deadline, "ingest never resumed: {answer}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for _ in 0..5 {
+        let (status, answer) = send(&server, next);
+        assert_eq!(status, 202, "{answer}");
+        acked.insert(next);
+        next += 1;
+    }
+    check(&server, &acked, &refused, "after recovery");
+    // Segments whose write failed left no half-written file behind.
+    let mut stack = vec![data.join("segments")];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(!name.starts_with(".tmp-"), "{} left behind", entry.path().display());
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+
+    // A crash now loses nothing acknowledged, before or after the full disk.
+    server.signal(rustix::process::Signal::KILL);
+    server.wait();
+    let server = Server::start(&data, &envs);
+    check(&server, &acked, &refused, "after SIGKILL and restart");
+    let (status, answer) = send(&server, next);
+    assert_eq!(status, 202, "{answer}");
+}
