@@ -89,7 +89,11 @@ fn check(server: &Server, acked: &BTreeSet<u64>, refused: &BTreeSet<u64>, when: 
             acked.contains(id) || refused.contains(id),
             "{when}: request {id} was never sent"
         );
-        assert_eq!((rows, seqs), (LINES, LINES), "{when}: request {id} partly stored");
+        assert_eq!(
+            (rows, seqs),
+            (LINES, LINES),
+            "{when}: request {id} partly stored"
+        );
     }
 }
 
@@ -219,7 +223,11 @@ fn disk_full_child() {
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            assert!(!name.starts_with(".tmp-"), "{} left behind", entry.path().display());
+            assert!(
+                !name.starts_with(".tmp-"),
+                "{} left behind",
+                entry.path().display()
+            );
             if entry.file_type().unwrap().is_dir() {
                 stack.push(entry.path());
             }

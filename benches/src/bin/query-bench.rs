@@ -12,6 +12,11 @@
 //! `SILT_BENCH_ONLY=text` runs only the queries whose name contains it; `SILT_BENCH_RUNS=N` sets
 //! the warm runs; `SILT_BENCH_STATS=1` prints each search's `SearchStats` (blocks, rows, bytes).
 
+/// The allocator `silt serve` runs with (server/src/main.rs), so that the engine is measured as
+/// the server runs it. (Against glibc's malloc: no difference beyond this host's noise.)
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;

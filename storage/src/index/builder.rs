@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{
     ATTRIBUTE_FIELD_PREFIX, FIELD_SEPARATOR, FINGERPRINTS_PER_SET, INDEX_MAGIC, INDEX_VERSION,
     MAX_FILTER_PARTITION_BITS, MESSAGE_FIELD, RARE_MAX_BLOCKS, TERM_BLOCK_TARGET_BYTES,
-    encode_postings, fingerprint_of, partition_of, varint,
+    encode_postings, fingerprint_of, partition_of, rice, varint,
 };
 use crate::tokenizer::{self, MAX_TOKEN_BYTES, TOKENIZER_VERSION};
 
@@ -448,32 +448,34 @@ impl TermIndexBuilder {
         });
         let mut filters: Vec<(Vec<u8>, u32, u32)> = Vec::new(); // bytes, crc, raw len
         let mut rare_iter = rare.iter().peekable();
+        let mut prints: Vec<u16> = Vec::new();
+        let mut set_ends: Vec<usize> = Vec::with_capacity(posting_blocks);
         for p in 0..partitions {
-            raw.clear();
+            prints.clear();
+            set_ends.clear();
             for block in 0..posting_blocks as u32 {
-                let mut prints: Vec<u16> = Vec::new();
+                let start = prints.len();
                 while let Some(&&(hash, b)) = rare_iter.peek() {
                     if partition_of(hash, partition_bits) != p || b != block {
                         break;
                     }
-                    prints.push(fingerprint_of(hash));
+                    let print = fingerprint_of(hash);
+                    if prints.len() == start || prints.last() != Some(&print) {
+                        prints.push(print);
+                    }
                     rare_iter.next();
                 }
-                prints.dedup();
-                varint::put(&mut raw, prints.len() as u64);
-                let mut last = 0u16;
-                for (i, f) in prints.iter().enumerate() {
-                    varint::put(&mut raw, u64::from(if i == 0 { *f } else { f - last }));
-                    last = *f;
-                }
+                set_ends.push(prints.len());
             }
-            let compressed = zstd::bulk::compress(&raw, TERM_BLOCK_ZSTD_LEVEL)
-                .expect("zstd compresses in memory");
-            filters.push((
-                compressed.clone(),
-                crc32c::crc32c(&compressed),
-                raw.len() as u32,
-            ));
+            let sets: Vec<&[u16]> = std::iter::once(0)
+                .chain(set_ends.iter().copied())
+                .zip(&set_ends)
+                .map(|(start, &end)| &prints[start..end])
+                .collect();
+            let bytes = rice::encode_partition(&sets);
+            let crc = crc32c::crc32c(&bytes);
+            let len = bytes.len() as u32;
+            filters.push((bytes, crc, len));
         }
         for (field, f) in &fields {
             let kind = stats

@@ -4,6 +4,7 @@
 mod builder;
 mod postings;
 mod reader;
+mod rice;
 
 pub use builder::{IndexStats, TermIndexBuilder};
 pub use postings::{decode_postings, encode_postings};
@@ -14,9 +15,10 @@ use crate::tokenizer;
 /// First bytes of the index directory.
 pub const INDEX_MAGIC: [u8; 4] = *b"SLTX";
 /// Version of the index layout described in docs/format.md, written by this build.
-pub const INDEX_VERSION: u16 = 2;
-/// Index versions this build reads: 1 (unseeded fingerprints) and 2.
-pub const READABLE_INDEX_VERSIONS: [u16; 2] = [1, 2];
+pub const INDEX_VERSION: u16 = 3;
+/// Index versions this build reads: 1 (unseeded fingerprints), 2 (seeded, zstd varint sets)
+/// and 3 (seeded, Golomb-Rice sets).
+pub const READABLE_INDEX_VERSIONS: [u16; 3] = [1, 2, 3];
 /// Rows per posting block: a term's postings name blocks of this many consecutive rows.
 /// Chosen by measurement (docs/format.md, "Posting granularity").
 pub const DEFAULT_BLOCK_ROWS: u32 = 4096;
@@ -30,7 +32,7 @@ pub const SMALL_POSTINGS_MAX: usize = 8;
 /// dictionary entry (measured, docs/format.md).
 pub const RARE_MAX_BLOCKS: usize = 8;
 /// Fingerprint partitions are sized so each (partition, posting block) set holds about this
-/// many fingerprints: dense enough that their gaps fit 1-2 bytes before zstd, sparse enough
+/// many fingerprints: dense enough that their Rice codes take ~1.33 bytes each, sparse enough
 /// that a look-up reads only a small share of the fingerprints (measured, docs/format.md).
 pub const FINGERPRINTS_PER_SET: usize = 128;
 /// At most 2^16 fingerprint partitions.

@@ -191,10 +191,12 @@ impl IndexDirectory {
             let length = cur.varint().ok_or_else(truncated)?;
             let crc32c = cur.u32_le().ok_or_else(truncated)?;
             let raw_length = cur.varint().ok_or_else(truncated)?;
+            // Version 3 partitions are stored as they are read: their raw length is their length.
             if offset != expected_offset
                 || length == 0
                 || length > MAX_SECTION_BYTES
                 || raw_length > MAX_SECTION_BYTES
+                || (version >= 3 && raw_length != length)
             {
                 return Err(corrupt("inconsistent partition table"));
             }
@@ -381,10 +383,13 @@ pub struct FilterPartition {
 }
 
 impl FilterPartition {
+    /// Decodes a partition stored as `index_version` wrote it: zstd varints (1, 2) or
+    /// Golomb-Rice codes (3).
     pub fn decode(
         bytes: &[u8],
         entry: &FilterEntry,
         posting_blocks: u32,
+        index_version: u16,
         location: &str,
     ) -> Result<Self> {
         let corrupt = |what: String| {
@@ -393,6 +398,18 @@ impl FilterPartition {
                 format!("fingerprint partition at {}: {what}", entry.offset),
             )
         };
+        if index_version >= 3 {
+            let actual = crc32c::crc32c(bytes);
+            if actual != entry.crc32c {
+                return Err(corrupt(format!(
+                    "checksum mismatch (expected {:08x}, found {actual:08x})",
+                    entry.crc32c
+                )));
+            }
+            let sets = super::rice::decode_partition(bytes, posting_blocks)
+                .map_err(|what| corrupt(what.into()))?;
+            return Ok(Self { sets });
+        }
         let raw = checked_section(bytes, entry.crc32c, entry.raw_length, &corrupt)?;
         let mut sets = Vec::with_capacity(posting_blocks.min(1 << 20) as usize);
         let mut pos = 0;
@@ -406,7 +423,7 @@ impl FilterPartition {
             for i in 0..n {
                 let v =
                     varint::get(&raw, &mut pos).ok_or_else(|| corrupt("truncated set".into()))?;
-                let value = if i == 0 { v } else { last + v };
+                let value = if i == 0 { v } else { last.saturating_add(v) };
                 if (i > 0 && v == 0) || value > u64::from(u16::MAX) {
                     return Err(corrupt("fingerprints not sorted".into()));
                 }

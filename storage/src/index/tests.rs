@@ -90,7 +90,7 @@ fn rare_lookup(bytes: &[u8], dir: &IndexDirectory, term: &[u8]) -> RoaringBitmap
     let (p, fingerprint) = dir.filter_for(term).expect("index has fingerprints");
     let entry = &dir.filters[p];
     let raw = &bytes[entry.offset as usize..(entry.offset + entry.length) as usize];
-    FilterPartition::decode(raw, entry, dir.posting_blocks(), "mem")
+    FilterPartition::decode(raw, entry, dir.posting_blocks(), dir.version, "mem")
         .unwrap()
         .blocks_with(fingerprint)
 }
@@ -405,4 +405,22 @@ fn seeded_fingerprints_collide_independently_per_segment() {
     let v1_two = colliding_pairs(&terms, TermHasher::for_segment(1, &digest(2)));
     assert_eq!(v1_one, v1_two);
     assert_eq!(TermHasher::for_segment(1, &digest(1)), TermHasher::Crc32c);
+}
+
+#[test]
+fn a_v2_partition_with_a_huge_gap_is_corrupt_not_an_overflow() {
+    // Found by the fingerprint_partition fuzz target: one set of two, the gap u64::MAX.
+    let mut raw = Vec::new();
+    varint::put(&mut raw, 2);
+    varint::put(&mut raw, 5);
+    varint::put(&mut raw, u64::MAX);
+    let stored = zstd::bulk::compress(&raw, 1).unwrap();
+    let entry = FilterEntry {
+        offset: 0,
+        length: stored.len() as u64,
+        crc32c: crc32c::crc32c(&stored),
+        raw_length: raw.len() as u32,
+    };
+    let err = FilterPartition::decode(&stored, &entry, 1, 2, "mem").unwrap_err();
+    assert!(err.to_string().contains("not sorted"), "{err}");
 }

@@ -355,6 +355,7 @@ impl SegmentReader {
                     &bytes_read,
                     &self.directory.filters[p],
                     posting_blocks,
+                    self.directory.version,
                     self.location(),
                 )?;
                 Ok(partition.blocks_with(fingerprint))
@@ -669,6 +670,7 @@ impl SegmentReader {
                 bytes,
                 entry,
                 self.directory.posting_blocks(),
+                self.directory.version,
                 self.location(),
             )?;
         }

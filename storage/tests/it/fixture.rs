@@ -1,6 +1,7 @@
-//! Frozen segments, one per index version: `tests/fixtures/segment_v1/` (format 1, index 1) and
-//! `tests/fixtures/segment_v1_index_v2/` (format 1, index 2, seeded fingerprints). Each was
-//! written once by its version and kept; it must read the same forever.
+//! Frozen segments, one per index version: `tests/fixtures/segment_v1/` (format 1, index 1),
+//! `tests/fixtures/segment_v1_index_v2/` (format 1, index 2, seeded fingerprints) and
+//! `tests/fixtures/segment_v1_index_v3/` (format 1, index 3, Golomb-Rice fingerprint sets).
+//! Each was written once by its version and kept; it must read the same forever.
 //! `SILT_WRITE_FIXTURES=1` recreates the current version's (only when a version changes, into a
 //! new directory).
 
@@ -21,7 +22,7 @@ fn fixture_dir(name: &str) -> PathBuf {
 }
 
 /// The fixture this build writes.
-const CURRENT: &str = "segment_v1_index_v2";
+const CURRENT: &str = "segment_v1_index_v3";
 
 fn probe_terms() -> Vec<Term> {
     vec![
@@ -47,6 +48,11 @@ async fn issue_2_segment_v1_fixture_still_reads() {
 #[tokio::test(flavor = "current_thread")]
 async fn segment_index_v2_fixture_still_reads() {
     check_fixture("segment_v1_index_v2", 2).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn segment_index_v3_fixture_still_reads() {
+    check_fixture("segment_v1_index_v3", 3).await;
 }
 
 async fn check_fixture(name: &str, index_version: u16) {
