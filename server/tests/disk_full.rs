@@ -131,22 +131,106 @@ fn a_full_disk_refuses_ingest_precisely_then_recovers_without_losing_acknowledge
     assert!(status.success(), "the test inside the namespace failed");
 }
 
-/// The test proper, inside the namespace. Does nothing unless started by the test above.
+/// Mounts a tmpfs of `mib` MiB on `dir` and takes all but `free_kib` KiB of it with a file the
+/// operator will delete; returns that file.
+fn small_disk(dir: &Path, mib: u64, free_kib: u64) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs");
+    let filler = dir.join("filler");
+    std::fs::write(&filler, vec![1u8; ((mib << 10) - free_kib) as usize * 1024]).unwrap();
+    filler
+}
+
+/// The tests proper, inside the namespace. Do nothing unless started by the test above.
 #[test]
 fn disk_full_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return;
     };
     let dir = Path::new(&dir);
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
-        .arg(dir)
-        .status()
+    server_on_a_full_disk(&dir.join("serve"));
+    cli_on_a_full_disk(&dir.join("cli"));
+}
+
+/// `silt ingest` stops at the first failure and says what is durable: that many lines, kept in
+/// the WAL, in segments after the next open once space is freed.
+fn cli_on_a_full_disk(dir: &Path) {
+    let input = tempfile::NamedTempFile::new().unwrap();
+    let lines = 60_000u64;
+    let mut text = String::new();
+    for n in 0..lines {
+        text.push_str(&format!(
+            "{{\"timestamp\":\"2026-11-21T01:00:00.{n:06}Z\",\"message\":\"line {n} value={}\",\"n\":{n}}}\n",
+            n * 7919 % 100_003
+        ));
+    }
+    std::fs::write(input.path(), text).unwrap();
+    let filler = small_disk(dir, 4, 600);
+    let data = dir.join("data");
+    let out = Command::new(SILT)
+        .args(["ingest", "--data-dir"])
+        .arg(&data)
+        .arg(input.path())
+        .output()
         .unwrap();
-    assert!(mounted.success(), "mount tmpfs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    // "… after N lines (they are durable …" or "… (all N lines are durable …".
+    let durable: u64 = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "after" && *w != "(all")
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no durable line count in {stderr}"));
+    assert!(
+        stderr.contains("durable in the write-ahead log"),
+        "{stderr}"
+    );
+    eprintln!("silt ingest on a full disk: {}", stderr.trim());
+    assert!(durable > 0 && durable < lines, "{stderr}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new(SILT)
+        .args(["ingest", "--data-dir"])
+        .arg(&data)
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("recovered"), "{stderr}");
+    let out = Command::new(SILT)
+        .args(["sql", "--format", "json", "--data-dir"])
+        .arg(&data)
+        .arg("SELECT count(*) AS c, count(DISTINCT _seq) AS s, count(DISTINCT attributes['n']) AS d, max(CAST(attributes['n'] AS BIGINT)) AS m FROM logs")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &answer["rows"][0];
+    let count = row[0].as_u64().unwrap();
+    // What was reported durable, plus the failed batch whole or not at all; a prefix of the
+    // file, each line once.
+    assert!(count >= durable, "{answer}");
+    assert_eq!(row[1].as_u64().unwrap(), count, "{answer}");
+    assert_eq!(row[2].as_u64().unwrap(), count, "{answer}");
+    assert_eq!(row[3].as_u64().unwrap(), count - 1, "{answer}");
+}
+
+fn server_on_a_full_disk(dir: &Path) {
     // Most of the disk is taken by a file the operator will delete.
-    let filler = dir.join("filler");
-    std::fs::write(&filler, vec![1u8; 4 << 20]).unwrap();
+    let filler = small_disk(dir, 6, 2048);
     let data = dir.join("data");
     // Small memtables: segments are written (and fail to be) while the disk fills.
     let envs = [("SILT_ENGINE__FLUSH_BYTES", "262144")];

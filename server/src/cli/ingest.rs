@@ -137,7 +137,16 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
             Message::Rows(rows) => {
                 engine
                     .ingest(&args.tenant, &args.stream, &rows)
-                    .with_context(|| format!("cannot ingest into tenant {}", args.tenant))?;
+                    .with_context(|| {
+                        format!(
+                            "cannot ingest into tenant {} after {rows_ingested} lines (they are \
+                             durable in the write-ahead log and reach segments when the data \
+                             directory is next opened; of the {} lines of the failed batch, all \
+                             or none are kept; later lines were not stored)",
+                            args.tenant,
+                            rows.len()
+                        )
+                    })?;
                 rows_ingested += rows.len() as u64;
             }
             Message::Rejected { file, line, reason } => {
@@ -166,7 +175,13 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         .join()
         .map_err(|_| anyhow::anyhow!("the parser thread panicked"))?;
     progress.set_message("flushing to segments");
-    engine.shutdown().context("cannot flush to segments")?;
+    engine.shutdown().with_context(|| {
+        format!(
+            "cannot flush to segments (all {rows_ingested} lines are durable in the write-ahead \
+             log and reach segments when the data directory is next opened with room to spare: \
+             do not ingest them again)"
+        )
+    })?;
     progress.finish_and_clear();
     if let Some(mut out) = errors_out {
         out.flush().context("cannot write the errors file")?;
