@@ -29,7 +29,11 @@ impl BodyKind {
             | "application/jsonl"
             | "application/x-jsonlines" => BodyKind::Lines(InputFormat::Ndjson),
             "text/plain" => BodyKind::Lines(InputFormat::Text),
-            "" | "application/octet-stream" => BodyKind::Detect,
+            // What `curl --data-binary @file` sends unless told otherwise: the body is the
+            // file, not a form.
+            "" | "application/octet-stream" | "application/x-www-form-urlencoded" => {
+                BodyKind::Detect
+            }
             _ => return None,
         })
     }
@@ -196,6 +200,8 @@ pub fn parse_body(
     let format = match kind {
         BodyKind::JsonDocument => return parse_json_document(body, opts),
         BodyKind::Lines(format) => format,
+        // A JSON array of events (`[` then `{` or `]`) is never read as lines.
+        BodyKind::Detect if looks_like_json_array(body) => return parse_json_document(body, opts),
         BodyKind::Detect => detect_format(body),
     };
     let mut parsed = ParsedBody::default();
@@ -218,7 +224,12 @@ struct LogsDocument {
 }
 
 fn parse_json_document(body: &[u8], opts: &ParseOptions) -> Result<ParsedBody, BodyError> {
-    let invalid = |e| invalid_json(body, 0, e);
+    // A byte-order mark (Windows tools write one) is not JSON; error offsets still count it.
+    let (body, skipped) = match body.strip_prefix(super::UTF8_BOM) {
+        Some(rest) => (rest, super::UTF8_BOM.len()),
+        None => (body, 0),
+    };
+    let invalid = |e| invalid_json(body, skipped, e);
     let logs = match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => serde_json::from_slice::<Vec<serde_json::Value>>(body).map_err(invalid)?,
         _ => {
@@ -264,6 +275,11 @@ fn invalid_json(doc: &[u8], skipped: usize, e: serde_json::Error) -> BodyError {
 /// Whether the start of a file is a JSON document rather than NDJSON or text: an array of
 /// objects (`[` followed by `{` or `]`), or an object spread over lines (`{` alone on its first
 /// line, as `jq .` prints). Apache's `[Sun Dec 04 …]` lines stay text.
+fn looks_like_json_array(head: &[u8]) -> bool {
+    let head = head.strip_prefix(super::UTF8_BOM).unwrap_or(head);
+    head.trim_ascii_start().first() == Some(&b'[') && looks_like_json_document(head)
+}
+
 pub fn looks_like_json_document(head: &[u8]) -> bool {
     let head = head.strip_prefix(super::UTF8_BOM).unwrap_or(head);
     let mut rest = head.trim_ascii_start();
@@ -404,6 +420,30 @@ mod tests {
         assert_eq!(p.records.len(), 2);
         assert_eq!(BodyKind::from_media_type(Some("image/png")), None);
         assert_eq!(BodyKind::from_media_type(None), Some(BodyKind::Detect));
+    }
+
+    #[test]
+    fn untyped_bodies_are_detected_as_curl_sends_them() {
+        // `curl --data-binary @file` says application/x-www-form-urlencoded.
+        let form = "application/x-www-form-urlencoded";
+        let p = parse(b"{\"message\":\"a\"}\n{\"message\":\"b\"}\n", form).unwrap();
+        assert_eq!(p.records[1].message, "b");
+        let p = parse(b"2026-12-07 10:00:00 ERROR disk\n", form).unwrap();
+        assert_eq!(p.records[0].level.as_deref(), Some("ERROR"));
+        // A JSON array is events, not lines; with a byte-order mark too.
+        let p = parse(
+            b"\xEF\xBB\xBF[\n  {\"message\": \"a\"},\n  {\"message\": \"b\"}\n]\n",
+            form,
+        )
+        .unwrap();
+        assert_eq!(p.records.len(), 2);
+        let err = parse(b"\xEF\xBB\xBF[{\"message\": }]", "application/octet-stream").unwrap_err();
+        assert_eq!(err.offset, Some(16), "the byte-order mark counted");
+        let p = parse(b"[Sun Dec 04 04:47:44 2005] [notice] up\n", form).unwrap();
+        assert_eq!(
+            p.records[0].message,
+            "[Sun Dec 04 04:47:44 2005] [notice] up"
+        );
     }
 
     #[test]
