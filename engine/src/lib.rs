@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use silt_storage::StorageError;
 use silt_storage::catalog::{Catalog, CatalogEvent, CatalogOptions, SegmentEntry, SeqRange, Tier};
@@ -135,7 +135,14 @@ struct Tenant {
     memory: Mutex<TenantMemory>,
     /// One flush at a time per tenant, so catalog commits follow `_seq` order.
     flushing: Mutex<()>,
+    /// Consecutive failed background flushes, and when the next may be tried.
+    retry: Mutex<(u32, Option<Instant>)>,
 }
+
+/// Background flushes of a tenant that failed (a full disk, say) are retried after this,
+/// doubling with each failure up to [`MAX_FLUSH_RETRY`], instead of every half second.
+const FIRST_FLUSH_RETRY: Duration = Duration::from_millis(500);
+const MAX_FLUSH_RETRY: Duration = Duration::from_secs(30);
 
 struct Shared {
     options: EngineOptions,
@@ -441,6 +448,7 @@ impl Shared {
                 frozen: Default::default(),
             }),
             flushing: Mutex::new(()),
+            retry: Mutex::new((0, None)),
         });
         tenants.insert(name.to_string(), tenant.clone());
         Ok(tenant)
@@ -511,14 +519,26 @@ impl Shared {
                                 || m.active.age() >= self.options.flush_age
                                 || largest.as_ref().is_some_and(|l| Arc::ptr_eq(l, &t))))
                 };
-                if due && !self.stopping.load(Ordering::Relaxed) {
+                let waiting = {
+                    let retry = t.retry.lock().expect("retry lock");
+                    retry.1.is_some_and(|at| Instant::now() < at)
+                };
+                if due && !waiting && !self.stopping.load(Ordering::Relaxed) {
                     let result = self.flush_tenant(&t);
                     let mut last = self.last_flush_error.lock().expect("flush error lock");
+                    let mut retry = t.retry.lock().expect("retry lock");
                     match result {
-                        Ok(()) => *last = None,
+                        Ok(()) => {
+                            *last = None;
+                            *retry = (0, None);
+                        }
                         Err(e) => {
                             self.metrics.flush_errors.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(tenant = %t.name, error = %e, "flush failed; rows stay in the wal and memtable");
+                            let delay = FIRST_FLUSH_RETRY
+                                .saturating_mul(1 << retry.0.min(16))
+                                .min(MAX_FLUSH_RETRY);
+                            *retry = (retry.0.saturating_add(1), Some(Instant::now() + delay));
+                            tracing::error!(tenant = %t.name, error = %e, retry_in_ms = delay.as_millis() as u64, "flush failed; rows stay in the wal and memtable");
                             *last = Some(e.to_string());
                         }
                     }
@@ -591,8 +611,12 @@ impl Shared {
                 .map_err(EngineError::from);
         }
         if let Err(e) = result {
-            for path in written_paths {
-                let _ = std::fs::remove_file(path);
+            // Unless the catalog cannot say whether the event is in (then the next open keeps
+            // the files or deletes them as orphans), they belong to no one.
+            if !self.catalog.is_failed() {
+                for path in written_paths {
+                    let _ = std::fs::remove_file(path);
+                }
             }
             return Err(e);
         }
@@ -604,7 +628,12 @@ impl Shared {
             entries.iter().map(|e| e.bytes).sum::<u64>(),
             Ordering::Relaxed,
         );
-        tenant.wal.truncate_before(frozen.seq.1 + 1)?;
+        // The rows are in segments now: a WAL that cannot be truncated (a full disk may refuse
+        // its next file) only keeps rows that replay skips. Failing here would write them
+        // again, as rows with the same `_seq` in two segments.
+        if let Err(e) = tenant.wal.truncate_before(frozen.seq.1 + 1) {
+            tracing::warn!(tenant = %tenant.name, error = %e, "cannot truncate the wal after a flush; replay skips what is in segments");
+        }
         Ok(())
     }
 

@@ -37,13 +37,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// The error and its causes, `: `-separated like `{:#}`, leaving out a cause whose text the
-/// message before it already ends with (storage errors name their source in their message).
+/// The error and its causes, `: `-separated like `{:#}`, leaving out a cause that the message
+/// before it already ends with after a `: ` (storage errors name their source in their message).
 fn chain_text(e: &anyhow::Error) -> String {
     let mut text = e.to_string();
     for cause in e.chain().skip(1) {
         let cause = cause.to_string();
-        if !text.ends_with(&cause) {
+        if text != cause && !text.ends_with(&format!(": {cause}")) {
             text.push_str(": ");
             text.push_str(&cause);
         }

@@ -181,7 +181,7 @@ fn cli_on_a_full_disk(dir: &Path) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
-    // "… after N lines (they are durable …" or "… (all N lines are durable …".
+    // "… after N rows (they are durable …" or "… (all N rows are durable …".
     let durable: u64 = stderr
         .split_whitespace()
         .skip_while(|w| *w != "after" && *w != "(all")
@@ -189,7 +189,7 @@ fn cli_on_a_full_disk(dir: &Path) {
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("no durable line count in {stderr}"));
     assert!(
-        stderr.contains("durable in the write-ahead log"),
+        stderr.contains("are durable") && stderr.contains("write-ahead log"),
         "{stderr}"
     );
     eprintln!("silt ingest on a full disk: {}", stderr.trim());

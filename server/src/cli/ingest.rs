@@ -139,10 +139,10 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
                     .ingest(&args.tenant, &args.stream, &rows)
                     .with_context(|| {
                         format!(
-                            "cannot ingest into tenant {} after {rows_ingested} lines (they are \
-                             durable in the write-ahead log and reach segments when the data \
-                             directory is next opened; of the {} lines of the failed batch, all \
-                             or none are kept; later lines were not stored)",
+                            "cannot ingest into tenant {} after {rows_ingested} rows (they are \
+                             durable: in segments, or in the write-ahead log until the data \
+                             directory is next opened and flushed; of the {} rows of the failed \
+                             batch, all or none are kept; later rows were not stored)",
                             args.tenant,
                             rows.len()
                         )
@@ -177,9 +177,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     progress.set_message("flushing to segments");
     engine.shutdown().with_context(|| {
         format!(
-            "cannot flush to segments (all {rows_ingested} lines are durable in the write-ahead \
-             log and reach segments when the data directory is next opened with room to spare: \
-             do not ingest them again)"
+            "cannot flush to segments (all {rows_ingested} rows are durable, those not in \
+             segments in the write-ahead log, flushed when the data directory is next opened \
+             with room to spare: do not ingest them again)"
         )
     })?;
     progress.finish_and_clear();

@@ -172,6 +172,9 @@ struct Writer {
     log: File,
     log_path: PathBuf,
     events_since_snapshot: u64,
+    /// Set when a failed append could not be taken back out of the log: whether that event is
+    /// on disk is unknown until the next open, so nothing more is appended after it.
+    failed: Option<String>,
 }
 
 /// The open catalog of a data directory. Commits are serialised; reads see a consistent state.
@@ -294,6 +297,7 @@ impl Catalog {
             log,
             log_path,
             events_since_snapshot: report.events_replayed,
+            failed: None,
         };
         Ok((
             Self {
@@ -326,6 +330,13 @@ impl Catalog {
     /// Appends and fsyncs one event of `tenant`; after this returns the event survives a crash.
     pub fn commit(&self, tenant: &str, event: CatalogEvent, now_ns: i64) -> Result<EventRecord> {
         let mut writer = self.writer.lock().expect("catalog writer lock");
+        if let Some(reason) = &writer.failed {
+            return Err(StorageError::from_io(
+                writer.log_path.display().to_string(),
+                "append to catalog log (it refuses writes until the data directory is reopened, after an earlier failure)",
+                std::io::Error::other(reason.clone()),
+            ));
+        }
         let current = self.state();
         let mut record = EventRecord {
             v: EVENT_VERSION,
@@ -351,17 +362,49 @@ impl Catalog {
             &mut buf,
         );
         let path = writer.log_path.clone();
-        writer
+        let before = writer
+            .log
+            .metadata()
+            .map_err(|e| StorageError::path_io(&path, "stat catalog log", e))?
+            .len();
+        if let Err(e) = writer
             .log
             .write_all(&buf)
             .and_then(|()| writer.log.sync_data())
-            .map_err(|e| StorageError::path_io(&path, "append to catalog log", e))?;
+        {
+            // Take the partial or unconfirmed event back out (a full disk, say), so that the
+            // next one is not appended after a torn frame, which the next open would refuse.
+            let undone = writer
+                .log
+                .set_len(before)
+                .and_then(|()| writer.log.sync_data());
+            if let Err(undo) = undone {
+                tracing::error!(file = %path.display(), error = %undo, "cannot take a failed event back out of the catalog log; it refuses writes until reopened");
+                writer.failed = Some(format!("{e}; then cannot cut the log back: {undo}"));
+            }
+            return Err(StorageError::path_io(&path, "append to catalog log", e));
+        }
         *self.state.write().expect("catalog state lock") = Arc::new(next.clone());
         writer.events_since_snapshot += 1;
         if writer.events_since_snapshot >= self.options.snapshot_every_events {
-            self.snapshot(&mut writer, &next)?;
+            // The event is committed whatever happens to the snapshot, which is only a
+            // shortcut for the next open: it is tried again after the next event.
+            if let Err(e) = self.snapshot(&mut writer, &next) {
+                tracing::warn!(error = %e, "cannot write a catalog snapshot; the log keeps every event");
+            }
         }
         Ok(record)
+    }
+
+    /// Whether a failed append left the catalog log in a state only reopening settles: the
+    /// event may or may not be committed, so the files it names must be kept (the next open
+    /// deletes them if it is not).
+    pub fn is_failed(&self) -> bool {
+        self.writer
+            .lock()
+            .expect("catalog writer lock")
+            .failed
+            .is_some()
     }
 
     /// Writes a snapshot of `state`, starts a new log after it, and removes what it replaces.
@@ -378,7 +421,10 @@ impl Catalog {
         std::fs::write(&temp, &buf)
             .and_then(|()| File::open(&temp)?.sync_all())
             .and_then(|()| std::fs::rename(&temp, &path))
-            .map_err(|e| StorageError::path_io(&path, "write catalog snapshot", e))?;
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&temp);
+                StorageError::path_io(&path, "write catalog snapshot", e)
+            })?;
         let log_path = self
             .dir
             .join(layout::catalog_log_name(state.last_event + 1));
@@ -392,6 +438,7 @@ impl Catalog {
             log,
             log_path,
             events_since_snapshot: 0,
+            failed: None,
         };
         let (snapshots, logs) = list_files(&self.dir)?;
         for (seq, old) in snapshots

@@ -224,3 +224,79 @@ fn a_rewritten_event_breaks_the_hash_chain() {
         .unwrap();
     assert!(err.to_string().contains("hash"), "{err}");
 }
+
+const FULL_DISK_CHILD: &str = "SILT_CATALOG_FULL_DISK_DIR";
+
+/// A real full disk (a small tmpfs mounted in a private user and mount namespace, as in
+/// server/tests/disk_full.rs): an event that does not fit is taken back out of the log, so
+/// the next event is not appended after a torn frame (which the next open would refuse).
+#[test]
+fn an_event_that_does_not_fit_is_taken_back_out_of_the_log() {
+    if let Some(dir) = std::env::var_os(FULL_DISK_CHILD) {
+        full_disk_child(Path::new(&dir));
+        return;
+    }
+    let probe = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "true"])
+        .output();
+    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("not run: needs `unshare --user --map-root-user --mount` ({probe:?})");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "catalog::tests::an_event_that_does_not_fit_is_taken_back_out_of_the_log",
+            "--nocapture",
+        ])
+        .env(FULL_DISK_CHILD, dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the test inside the namespace failed");
+}
+
+fn full_disk_child(dir: &Path) {
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs");
+    let options = CatalogOptions {
+        snapshot_every_events: 1000,
+    };
+    let catalog_dir = dir.join("catalog");
+    let (catalog, _) = Catalog::open(&catalog_dir, options.clone()).unwrap();
+    catalog.commit("a", added(&["s0"], "a", (0, 9)), 0).unwrap();
+    // Fill the disk, then free one page: a big event gets part of the way.
+    let page = dir.join("page");
+    std::fs::write(&page, [0u8; 4096]).unwrap();
+    let filler = dir.join("filler");
+    {
+        let mut f = File::create(&filler).unwrap();
+        while f.write_all(&[1u8; 4096]).is_ok() {}
+    }
+    std::fs::remove_file(&page).unwrap();
+    let ids: Vec<String> = (0..60).map(|i| format!("big{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let err = catalog
+        .commit("a", added(&ids, "a", (10, 19)), 0)
+        .unwrap_err();
+    assert!(err.to_string().contains("No space left"), "{err}");
+    assert!(!catalog.is_failed());
+    assert_eq!(catalog.state().segments.len(), 1);
+
+    std::fs::remove_file(&filler).unwrap();
+    catalog
+        .commit("a", added(&["s1"], "a", (10, 19)), 0)
+        .unwrap();
+    drop(catalog);
+    let (catalog, report) = Catalog::open(&catalog_dir, options).unwrap();
+    assert_eq!(report.torn_tail_bytes, 0);
+    let mut ids: Vec<String> = catalog.state().segments.keys().cloned().collect();
+    ids.sort();
+    assert_eq!(ids, ["s0", "s1"]);
+}

@@ -174,7 +174,11 @@ pub fn decode_partition(bytes: &[u8], sets: u32) -> Result<Vec<Vec<u16>>, &'stat
         bytes: stream,
         pos: 0,
     };
-    let mut out = Vec::with_capacity(sets.min(1 << 20) as usize);
+    // Every set takes at least one bit.
+    if sets as usize > stream.len() * 8 {
+        return Err("more sets than bits");
+    }
+    let mut out = Vec::with_capacity(sets as usize);
     for _ in 0..sets {
         let n = r.gamma(MAX_SET + 1).ok_or("bad set length")? - 1;
         // Each fingerprint takes at least k + 1 bits.

@@ -170,6 +170,9 @@ struct SyncState {
     /// A leader is flushing and fsyncing right now.
     syncing: bool,
     failed: Option<String>,
+    /// Bumped by [`Wal::restart_after_failure`]: a leader elected before it reports a stale
+    /// failure, which must not fail the restarted WAL.
+    epoch: u64,
 }
 
 /// The write-ahead log of one tenant. `Send + Sync`: share it behind an `Arc`.
@@ -390,27 +393,33 @@ impl Wal {
                     reason: reason.clone(),
                 });
             }
-            if !state.syncing {
-                break;
+            if state.syncing {
+                state = self
+                    .synced
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
             }
-            state = self
-                .synced
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state.syncing = true;
+            let epoch = state.epoch;
+            drop(state);
+            let result = self.sync_pending();
+            state = lock(&self.sync);
+            state.syncing = false;
+            match result {
+                Ok(pos) => state.durable_pos = state.durable_pos.max(pos),
+                // The WAL restarted meanwhile: this failure is of the old files. The loop
+                // finds the record durable (the restart put it in segments) or syncs again.
+                Err(_) if state.epoch != epoch => {}
+                Err(e) => {
+                    state.failed = Some(e.to_string());
+                    drop(state);
+                    self.synced.notify_all();
+                    return Err(e);
+                }
+            }
+            self.synced.notify_all();
         }
-        state.syncing = true;
-        drop(state);
-
-        let result = self.sync_pending();
-        let mut state = lock(&self.sync);
-        state.syncing = false;
-        match &result {
-            Ok(pos) => state.durable_pos = state.durable_pos.max(*pos),
-            Err(e) => state.failed = Some(e.to_string()),
-        }
-        drop(state);
-        self.synced.notify_all();
-        result.map(|_| ())
     }
 
     /// [`Wal::append`] then [`Wal::wait_durable`]; returns the first seq.
@@ -460,47 +469,49 @@ impl Wal {
         lock(&self.inner).failed.is_some()
     }
 
-    /// Starts over after a failed write or fsync (a full disk, say): a new, empty file at the
-    /// next seq, every older file deleted, appends accepted again. Returns `false`, doing
-    /// nothing, when nothing had failed.
+    /// Starts over after a failed write or fsync (a full disk, say): every WAL file deleted, a
+    /// new, empty one at the next seq, appends accepted again. Returns `false`, doing nothing,
+    /// when nothing had failed.
     ///
     /// The old files are never read again (after a failed fsync what they hold is unknown), so
     /// the caller must first have put every row appended so far into segments, and must keep
-    /// appends out until this returns. Records whose write failed keep their seqs, which are
-    /// never given out again. If the new file cannot be made, the WAL stays failed.
+    /// appends out until this returns. The old files go first: a crash part-way leaves fewer
+    /// of them or none (the next open then starts at the catalog's next seq, perhaps reusing
+    /// the seqs of records whose write failed, which no row holds), never an old file with a
+    /// torn record before a new one. On an error the WAL stays failed; a later call retries.
     pub fn restart_after_failure(&self) -> Result<bool, WalError> {
         let mut inner = lock(&self.inner);
         if inner.failed.is_none() {
             return Ok(false);
         }
-        let first_seq = inner.next_seq;
-        let path = self.dir.join(wal_file_name(first_seq));
-        // A file of that name holds no record (every append takes seqs), or is this method's
-        // own from an attempt that failed later: it goes too.
-        if let Some(i) = inner.files.iter().position(|f| f.path == path) {
-            fs::remove_file(&path).map_err(io_err("delete wal file", &path))?;
-            inner.files.remove(i);
-        }
-        let file = create_wal_file(&self.dir, &path)?;
-        self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        inner.file = Arc::new(file);
-        inner.files.push(WalFile {
-            end_seq: first_seq,
-            path,
-        });
-        while inner.files.len() > 1 {
-            let old = inner.files[0].path.clone();
-            match fs::remove_file(&old) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                // Still failed; the next attempt deletes what is left.
-                Err(e) => return Err(io_err("delete wal file", &old)(e)),
+        let listing = fs::read_dir(&self.dir).map_err(io_err("list wal directory", &self.dir))?;
+        for entry in listing {
+            let entry = entry.map_err(io_err("list wal directory", &self.dir))?;
+            let is_wal = entry
+                .file_name()
+                .to_str()
+                .and_then(parse_wal_file_name)
+                .is_some();
+            if is_wal {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("delete wal file", &entry.path())(e)),
+                }
             }
-            inner.files.remove(0);
         }
         sync_dir(&self.dir)?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let first_seq = inner.next_seq;
+        let path = self.dir.join(wal_file_name(first_seq));
+        let file = create_wal_file(&self.dir, &path)?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
         tracing::info!(dir = %self.dir.display(), first_seq, "wal started over after a failure");
+        inner.file = Arc::new(file);
+        inner.files = vec![WalFile {
+            end_seq: first_seq,
+            path,
+        }];
         inner.file_bytes = 0;
         inner.buf.clear();
         inner.failed = None;
@@ -508,9 +519,18 @@ impl Wal {
         // What was appended before is in segments now: durable.
         state.durable_pos = state.durable_pos.max(inner.appended_pos);
         state.failed = None;
+        state.epoch += 1;
         drop(state);
         self.synced.notify_all();
         Ok(true)
+    }
+
+    /// Marks the WAL failed as a failed write would (tests of what follows a failure; the
+    /// full-disk test in server/tests/disk_full.rs makes real ones).
+    #[cfg(test)]
+    fn fail_for_test(&self, reason: &str) {
+        lock(&self.inner).failed = Some(reason.to_string());
+        lock(&self.sync).failed = Some(reason.to_string());
     }
 
     /// The seq the next appended row will get.
@@ -583,11 +603,14 @@ impl Wal {
         };
         let started = std::time::Instant::now();
         if let Err(e) = file.sync_data() {
-            // After a failed fsync the page cache may have dropped the data: never retry.
-            return Err(Self::poison(
-                &mut lock(&self.inner),
-                io_err("fsync wal file", &path)(e),
-            ));
+            // After a failed fsync the page cache may have dropped the data: never retry. (A
+            // file that a restart has replaced since is no longer written to.)
+            let err = io_err("fsync wal file", &path)(e);
+            let mut inner = lock(&self.inner);
+            if Arc::ptr_eq(&inner.file, &file) {
+                return Err(Self::poison(&mut inner, err));
+            }
+            return Err(err);
         }
         self.fsync_latency.observe(started.elapsed());
         self.fsyncs.fetch_add(1, Ordering::Relaxed);

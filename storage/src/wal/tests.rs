@@ -553,3 +553,42 @@ fn an_empty_newest_file_names_the_next_seq() {
     drop(wal);
     assert_eq!(wal_files(dir.path()), [wal_file_name(7)]);
 }
+
+#[test]
+fn a_failed_wal_starts_over_in_one_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = open_small(dir.path(), 0);
+    for i in 0..3 {
+        wal.append_durable("default", &rows(4, &format!("r{i}")), 0)
+            .unwrap();
+    }
+    // A record whose write "failed" took seqs 12..14; a roll whose directory fsync failed left
+    // an empty file of the next seq behind, unlisted.
+    let ticket = wal.append("default", &rows(2, "lost"), 0).unwrap();
+    std::fs::write(dir.path().join(wal_file_name(14)), b"").unwrap();
+    wal.fail_for_test("No space left on device");
+    assert!(wal.is_failed());
+    assert!(matches!(
+        wal.append("default", &rows(1, "refused"), 0),
+        Err(WalError::Poisoned { .. })
+    ));
+    assert!(matches!(
+        wal.wait_durable(ticket),
+        Err(WalError::Poisoned { .. })
+    ));
+
+    // The caller has put every row in segments: the WAL starts over.
+    assert!(wal.restart_after_failure().unwrap());
+    assert!(!wal.is_failed());
+    assert_eq!(wal_files(dir.path()), [wal_file_name(14)]);
+    assert_eq!(
+        wal.append_durable("default", &rows(3, "after"), 0).unwrap(),
+        14
+    );
+    drop(wal);
+    // Reopened with the catalog at seq 11 (the failed record's rows were never stored).
+    let (wal, replay) = open(dir.path(), 12);
+    assert_eq!(replay.records.len(), 1);
+    assert_eq!(replay.records[0].first_seq, 14);
+    assert_eq!(wal.next_seq(), 17);
+}
