@@ -42,6 +42,12 @@ pub enum EngineError {
     InvalidInput(String),
     #[error("the engine is shut down")]
     Closed,
+    /// Memtables are over their limit and the last flush failed (a full disk, say): waiting
+    /// for memory would wait for an operator.
+    #[error(
+        "memtables hold more than their limit ({limit_bytes} bytes) and cannot be flushed: {reason}"
+    )]
+    FlushFailing { limit_bytes: usize, reason: String },
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -307,7 +313,7 @@ impl Engine {
         }
         layout::validate_name("tenant", tenant)?;
         layout::validate_name("stream", stream)?;
-        self.shared.wait_for_memory();
+        self.shared.wait_for_memory()?;
         let t = self.shared.tenant(tenant)?;
         let observed = (self.shared.options.clock)();
         let (ticket, should_flush) = {
@@ -465,15 +471,27 @@ impl Shared {
             .sum()
     }
 
-    /// Blocks while memtables exceed their limit and a flusher can free memory.
-    fn wait_for_memory(&self) {
+    /// Blocks while memtables exceed their limit and a flusher can free memory; fails at once
+    /// while the last flush failed.
+    fn wait_for_memory(&self) -> Result<()> {
         if !self.options.background_flush {
-            return;
+            return Ok(());
         }
         let mut guard = self.wake_lock.lock().expect("wake lock");
         while self.memtable_bytes() > self.options.memtable_limit_bytes
             && !self.stopping.load(Ordering::Relaxed)
         {
+            let failing = self
+                .last_flush_error
+                .lock()
+                .expect("flush error lock")
+                .clone();
+            if let Some(reason) = failing {
+                return Err(EngineError::FlushFailing {
+                    limit_bytes: self.options.memtable_limit_bytes,
+                    reason,
+                });
+            }
             self.wake.notify_all();
             guard = self
                 .wake
@@ -481,6 +499,7 @@ impl Shared {
                 .expect("wake lock")
                 .0;
         }
+        Ok(())
     }
 
     fn flush_loop(&self) {
@@ -511,9 +530,11 @@ impl Shared {
             for t in tenants {
                 let due = {
                     let m = t.memory.lock().expect("memtable lock");
-                    // A failed WAL (a full disk, say) accepts appends again once its rows
-                    // are in segments.
+                    // Due too: a failed WAL (a full disk, say), which accepts appends again
+                    // once its rows are in segments, and memtables a failed flush left
+                    // queued, though nothing new arrives (ingest fails while they wait).
                     t.wal.is_failed()
+                        || !m.frozen.is_empty()
                         || (!m.active.is_empty()
                             && (m.active.bytes() >= self.options.flush_bytes
                                 || m.active.age() >= self.options.flush_age

@@ -271,3 +271,107 @@ fn many_small_tenants_over_the_memory_limit_get_flushed() {
     );
     engine.shutdown().unwrap();
 }
+
+const FULL_SEGMENTS_CHILD: &str = "SILT_FULL_SEGMENTS_DIR";
+
+/// Segments cannot be written (their directory is a full tmpfs, mounted in a private user and
+/// mount namespace) while the WAL can: once memtables pass their limit, ingest fails with the
+/// flush's error instead of waiting for ever, and after space comes back every acknowledged
+/// row is flushed, once.
+#[test]
+fn ingest_over_the_memory_limit_fails_while_flushes_fail_then_recovers() {
+    if let Some(dir) = std::env::var_os(FULL_SEGMENTS_CHILD) {
+        full_segments_child(Path::new(&dir));
+        return;
+    }
+    let probe = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "true"])
+        .output();
+    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("not run: needs `unshare --user --map-root-user --mount` ({probe:?})");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "ingest_over_the_memory_limit_fails_while_flushes_fail_then_recovers",
+            "--nocapture",
+        ])
+        .env(FULL_SEGMENTS_CHILD, dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the test inside the namespace failed");
+}
+
+fn full_segments_child(dir: &Path) {
+    let segments = DataDir::new(dir).segments_dir();
+    std::fs::create_dir_all(&segments).unwrap();
+    let mount = |args: &[&str]| {
+        let status = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{args:?}");
+    };
+    let segments_path = segments.to_str().unwrap();
+    mount(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=4m",
+        "tmpfs",
+        segments_path,
+    ]);
+    // All but 40 KiB taken by a file the operator will delete.
+    let filler = segments.join("filler");
+    std::fs::write(&filler, vec![1u8; (4096 - 40) << 10]).unwrap();
+    let options = EngineOptions {
+        flush_bytes: 64 << 10,
+        memtable_limit_bytes: 512 << 10,
+        background_flush: true,
+        ..options(dir)
+    };
+    let (engine, _) = Engine::open(options.clone()).unwrap();
+    let mut acked = BTreeMap::new();
+    let mut id = 0u64;
+    let error = loop {
+        assert!(id < 10_000, "ingest never failed");
+        let rows = request(id, 200, 0);
+        match engine.ingest("acme", "default", &rows) {
+            Ok(receipt) => {
+                for (j, r) in rows.iter().enumerate() {
+                    acked.insert(receipt.first_seq + j as u64, r.message.clone());
+                }
+            }
+            Err(e) => break e.to_string(),
+        }
+        id += 1;
+    };
+    assert!(
+        error.contains("cannot be flushed") && error.contains("No space left on device"),
+        "{error}"
+    );
+    assert!(engine.last_flush_error().is_some());
+
+    // Space again: the next flush takes the memtables (after the retry delay) and ingest works.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let rows = request(id, 200, 0);
+        id += 1;
+        if let Ok(receipt) = engine.ingest("acme", "default", &rows) {
+            for (j, r) in rows.iter().enumerate() {
+                acked.insert(receipt.first_seq + j as u64, r.message.clone());
+            }
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "ingest never resumed");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    engine.shutdown().unwrap();
+    assert_eq!(segment_rows(dir, "acme"), acked);
+}
