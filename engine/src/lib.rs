@@ -48,6 +48,10 @@ pub enum EngineError {
         "memtables hold more than their limit ({limit_bytes} bytes) and cannot be flushed: {reason}"
     )]
     FlushFailing { limit_bytes: usize, reason: String },
+    #[error(
+        "the catalog refuses commits after a failed write it could not undo: reopen the data directory"
+    )]
+    CatalogFailed,
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -141,8 +145,16 @@ struct Tenant {
     memory: Mutex<TenantMemory>,
     /// One flush at a time per tenant, so catalog commits follow `_seq` order.
     flushing: Mutex<()>,
-    /// Consecutive failed background flushes, and when the next may be tried.
-    retry: Mutex<(u32, Option<Instant>)>,
+    /// How the tenant's flushes are failing, if they are.
+    retry: Mutex<FlushRetry>,
+}
+
+/// Consecutive failed flushes of a tenant, when the next may be tried, and the last error.
+#[derive(Default)]
+struct FlushRetry {
+    failures: u32,
+    not_before: Option<Instant>,
+    error: Option<String>,
 }
 
 /// Background flushes of a tenant that failed (a full disk, say) are retried after this,
@@ -350,7 +362,9 @@ impl Engine {
     pub fn flush_all(&self) -> Result<()> {
         let tenants = self.shared.tenant_list();
         for t in tenants {
-            self.shared.flush_tenant(&t)?;
+            let result = self.shared.flush_tenant(&t);
+            self.shared.note_flush(&t, &result);
+            result?;
         }
         Ok(())
     }
@@ -454,7 +468,7 @@ impl Shared {
                 frozen: Default::default(),
             }),
             flushing: Mutex::new(()),
-            retry: Mutex::new((0, None)),
+            retry: Mutex::new(FlushRetry::default()),
         });
         tenants.insert(name.to_string(), tenant.clone());
         Ok(tenant)
@@ -482,11 +496,11 @@ impl Shared {
             && !self.stopping.load(Ordering::Relaxed)
         {
             let failing = self
-                .last_flush_error
-                .lock()
-                .expect("flush error lock")
-                .clone();
+                .tenant_list()
+                .iter()
+                .find_map(|t| t.retry.lock().expect("retry lock").error.clone());
             if let Some(reason) = failing {
+                self.wake.notify_all();
                 return Err(EngineError::FlushFailing {
                     limit_bytes: self.options.memtable_limit_bytes,
                     reason,
@@ -542,31 +556,45 @@ impl Shared {
                 };
                 let waiting = {
                     let retry = t.retry.lock().expect("retry lock");
-                    retry.1.is_some_and(|at| Instant::now() < at)
+                    retry.not_before.is_some_and(|at| Instant::now() < at)
                 };
                 if due && !waiting && !self.stopping.load(Ordering::Relaxed) {
                     let result = self.flush_tenant(&t);
-                    let mut last = self.last_flush_error.lock().expect("flush error lock");
-                    let mut retry = t.retry.lock().expect("retry lock");
-                    match result {
-                        Ok(()) => {
-                            *last = None;
-                            *retry = (0, None);
-                        }
-                        Err(e) => {
-                            self.metrics.flush_errors.fetch_add(1, Ordering::Relaxed);
-                            let delay = FIRST_FLUSH_RETRY
-                                .saturating_mul(1 << retry.0.min(16))
-                                .min(MAX_FLUSH_RETRY);
-                            *retry = (retry.0.saturating_add(1), Some(Instant::now() + delay));
-                            tracing::error!(tenant = %t.name, error = %e, retry_in_ms = delay.as_millis() as u64, "flush failed; rows stay in the wal and memtable");
-                            *last = Some(e.to_string());
-                        }
-                    }
+                    self.note_flush(&t, &result);
                 }
             }
             self.wake.notify_all();
             guard = self.wake_lock.lock().expect("wake lock");
+        }
+    }
+
+    /// Keeps how a flush of `t` went: its failures and retry delay (0.5 s doubling to 30 s),
+    /// and the last error, which stays until no tenant's flushes are failing.
+    fn note_flush(&self, t: &Tenant, result: &Result<()>) {
+        match result {
+            Ok(()) => {
+                *t.retry.lock().expect("retry lock") = FlushRetry::default();
+                let failing = self
+                    .tenant_list()
+                    .iter()
+                    .any(|o| o.retry.lock().expect("retry lock").failures > 0);
+                if !failing {
+                    *self.last_flush_error.lock().expect("flush error lock") = None;
+                }
+            }
+            Err(e) => {
+                self.metrics.flush_errors.fetch_add(1, Ordering::Relaxed);
+                let mut retry = t.retry.lock().expect("retry lock");
+                let delay = FIRST_FLUSH_RETRY
+                    .saturating_mul(1 << retry.failures.min(16))
+                    .min(MAX_FLUSH_RETRY);
+                retry.failures = retry.failures.saturating_add(1);
+                retry.not_before = Some(Instant::now() + delay);
+                retry.error = Some(e.to_string());
+                drop(retry);
+                tracing::error!(tenant = %t.name, error = %e, retry_in_ms = delay.as_millis() as u64, "flush failed; rows stay in the wal and memtable");
+                *self.last_flush_error.lock().expect("flush error lock") = Some(e.to_string());
+            }
         }
     }
 
@@ -600,6 +628,11 @@ impl Shared {
     }
 
     fn write_frozen(&self, tenant: &Tenant, frozen: &FrozenMemtable) -> Result<()> {
+        if self.catalog.is_failed() {
+            // Segments written now could not be committed, and would stay on disk until the
+            // next open: do not write them.
+            return Err(EngineError::CatalogFailed);
+        }
         let plan = partition::plan(&frozen.hours, self.options.partition_min_rows);
         let mut entries = Vec::with_capacity(plan.len());
         let mut written_paths = Vec::new();

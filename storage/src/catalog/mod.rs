@@ -253,7 +253,11 @@ fn load(dir: &Path, repair: bool) -> Result<(CatalogState, CatalogOpenReport, Op
             report.events_replayed += 1;
         }
         if let Some((offset, reason)) = frames.bad {
-            let is_last = i + 1 == logs.len();
+            // The last log with anything in it: a snapshot may have started an empty one after
+            // it and failed before appending there.
+            let is_last = logs[i + 1..]
+                .iter()
+                .all(|(_, later)| std::fs::metadata(later).is_ok_and(|m| m.len() == 0));
             if !is_last || !frames.bad_is_torn_tail(&bytes) {
                 return Err(corrupt(path, Some(offset), reason));
             }
@@ -433,7 +437,12 @@ impl Catalog {
             .append(true)
             .open(&log_path)
             .map_err(|e| StorageError::path_io(&log_path, "create catalog log", e))?;
-        fsync_dir(&self.dir)?;
+        if let Err(e) = fsync_dir(&self.dir) {
+            // Events keep going to the current log; an empty new one after it would only make
+            // its tail look like the middle (`load` copes, but leave nothing to cope with).
+            let _ = std::fs::remove_file(&log_path);
+            return Err(e);
+        }
         *writer = Writer {
             log,
             log_path,

@@ -300,3 +300,35 @@ fn full_disk_child(dir: &Path) {
     ids.sort();
     assert_eq!(ids, ["s0", "s1"]);
 }
+
+#[test]
+fn a_torn_tail_before_only_empty_logs_is_still_a_torn_tail() {
+    // A snapshot that made its new log but could not fsync the directory leaves an empty log
+    // after the one that events keep going to; a crash then tears that one's last event.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (catalog, _) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
+        for i in 0..3 {
+            catalog
+                .commit(
+                    "a",
+                    added(&[&format!("s{i}")], "a", (i * 10, i * 10 + 9)),
+                    0,
+                )
+                .unwrap();
+        }
+    }
+    let log = log_files(dir.path()).remove(0);
+    let full = std::fs::read(&log).unwrap();
+    std::fs::write(&log, &full[..full.len() - 20]).unwrap();
+    std::fs::write(dir.path().join(layout::catalog_log_name(90)), b"").unwrap();
+    let (catalog, report) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
+    assert!(report.torn_tail_bytes > 0);
+    assert_eq!(catalog.state().segments.len(), 2);
+    catalog
+        .commit("a", added(&["again"], "a", (20, 29)), 0)
+        .unwrap();
+    drop(catalog);
+    let (catalog, _) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
+    assert_eq!(catalog.state().segments.len(), 3);
+}

@@ -154,6 +154,9 @@ struct Inner {
     appended_pos: u64,
     /// Set after a failed write or fsync: what is on disk is unknown, so nothing more is written.
     failed: Option<String>,
+    /// Restarts after a failure so far: a failure seen by a leader that began before the last
+    /// restart concerns files that are gone.
+    restarts: u64,
 }
 
 impl Inner {
@@ -320,6 +323,7 @@ impl Wal {
                 next_seq,
                 appended_pos: 0,
                 failed: None,
+                restarts: 0,
             }),
             sync: Mutex::new(SyncState::default()),
             synced: Condvar::new(),
@@ -477,8 +481,10 @@ impl Wal {
     /// the caller must first have put every row appended so far into segments, and must keep
     /// appends out until this returns. The old files go first: a crash part-way leaves fewer
     /// of them or none (the next open then starts at the catalog's next seq, perhaps reusing
-    /// the seqs of records whose write failed, which no row holds), never an old file with a
-    /// torn record before a new one. On an error the WAL stays failed; a later call retries.
+    /// the seqs of records whose append failed: their rows never reached the memtable, while
+    /// those of records whose fsync failed did, and are in segments by now), never an old file
+    /// with a torn record before a new one. On an error the WAL stays failed; a later call
+    /// retries.
     pub fn restart_after_failure(&self) -> Result<bool, WalError> {
         let mut inner = lock(&self.inner);
         if inner.failed.is_none() {
@@ -515,6 +521,7 @@ impl Wal {
         inner.file_bytes = 0;
         inner.buf.clear();
         inner.failed = None;
+        inner.restarts += 1;
         let mut state = lock(&self.sync);
         // What was appended before is in segments now: durable.
         state.durable_pos = state.durable_pos.max(inner.appended_pos);
@@ -591,7 +598,7 @@ impl Wal {
 
     /// Leader work: flush under the lock, fsync outside it. Returns the position now durable.
     fn sync_pending(&self) -> Result<u64, WalError> {
-        let (file, path, pos) = {
+        let (file, path, pos, restarts) = {
             let mut inner = lock(&self.inner);
             self.check_healthy(&inner)?;
             self.flush_locked(&mut inner)?;
@@ -599,15 +606,17 @@ impl Wal {
                 Arc::clone(&inner.file),
                 inner.current_path().to_path_buf(),
                 inner.appended_pos,
+                inner.restarts,
             )
         };
         let started = std::time::Instant::now();
         if let Err(e) = file.sync_data() {
-            // After a failed fsync the page cache may have dropped the data: never retry. (A
-            // file that a restart has replaced since is no longer written to.)
+            // After a failed fsync the page cache may have dropped the data: never retry. This
+            // holds even if a roll has made another file current since; only files that a
+            // restart after a failure has deleted are no concern.
             let err = io_err("fsync wal file", &path)(e);
             let mut inner = lock(&self.inner);
-            if Arc::ptr_eq(&inner.file, &file) {
+            if inner.restarts == restarts {
                 return Err(Self::poison(&mut inner, err));
             }
             return Err(err);
