@@ -284,48 +284,17 @@ fn ingest_over_the_memory_limit_fails_while_flushes_fail_then_recovers() {
         full_segments_child(Path::new(&dir));
         return;
     }
-    let probe = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "true"])
-        .output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("not run: needs `unshare --user --map-root-user --mount` ({probe:?})");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "ingest_over_the_memory_limit_fails_while_flushes_fail_then_recovers",
-            "--nocapture",
-        ])
-        .env(FULL_SEGMENTS_CHILD, dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success(), "the test inside the namespace failed");
+    silt_storage::test_support::rerun_in_mount_namespace(
+        "ingest_over_the_memory_limit_fails_while_flushes_fail_then_recovers",
+        FULL_SEGMENTS_CHILD,
+        dir.path(),
+    );
 }
 
 fn full_segments_child(dir: &Path) {
     let segments = DataDir::new(dir).segments_dir();
-    std::fs::create_dir_all(&segments).unwrap();
-    let mount = |args: &[&str]| {
-        let status = std::process::Command::new(args[0])
-            .args(&args[1..])
-            .status()
-            .unwrap();
-        assert!(status.success(), "{args:?}");
-    };
-    let segments_path = segments.to_str().unwrap();
-    mount(&[
-        "mount",
-        "-t",
-        "tmpfs",
-        "-o",
-        "size=4m",
-        "tmpfs",
-        segments_path,
-    ]);
+    silt_storage::test_support::mount_tmpfs(&segments, "4m");
     // All but 40 KiB taken by a file the operator will delete.
     let filler = segments.join("filler");
     std::fs::write(&filler, vec![1u8; (4096 - 40) << 10]).unwrap();

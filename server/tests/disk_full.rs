@@ -103,44 +103,13 @@ fn a_full_disk_refuses_ingest_precisely_then_recovers_without_losing_acknowledge
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let probe = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "true"])
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => {}
-        other => {
-            eprintln!(
-                "not run: needs `unshare --user --map-root-user --mount` to mount a small tmpfs ({other:?})"
-            );
-            return;
-        }
-    }
-    let status = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount"])
-        .arg(&exe)
-        .args([
-            "--exact",
-            "disk_full_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success(), "the test inside the namespace failed");
+    silt_storage::test_support::rerun_in_mount_namespace("disk_full_child", CHILD_DIR, dir.path());
 }
 
 /// Mounts a tmpfs of `mib` MiB on `dir` and takes all but `free_kib` KiB of it with a file the
 /// operator will delete; returns that file.
 fn small_disk(dir: &Path, mib: u64, free_kib: u64) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount tmpfs");
+    silt_storage::test_support::mount_tmpfs(dir, &format!("{mib}m"));
     let filler = dir.join("filler");
     std::fs::write(&filler, vec![1u8; ((mib << 10) - free_kib) as usize * 1024]).unwrap();
     filler
@@ -172,14 +141,20 @@ fn cli_on_a_full_disk(dir: &Path) {
     std::fs::write(input.path(), text).unwrap();
     let filler = small_disk(dir, 4, 600);
     let data = dir.join("data");
-    let out = Command::new(SILT)
-        .args(["ingest", "--data-dir"])
-        .arg(&data)
-        .arg(input.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    // `silt ARGS --data-dir DATA ARG`: whether it succeeded, its stdout and its stderr.
+    let silt = |args: &[&str], arg: &str| {
+        let out = Command::new(SILT)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg(arg)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), out.stdout, stderr)
+    };
+    let (ok, _, stderr) = silt(&["ingest"], input.path().to_str().unwrap());
+    assert!(!ok, "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
     // "… after N rows (they are durable …" or "… (all N rows are durable …".
     let durable: u64 = stderr
@@ -197,27 +172,15 @@ fn cli_on_a_full_disk(dir: &Path) {
 
     std::fs::remove_file(&filler).unwrap();
     let empty = tempfile::NamedTempFile::new().unwrap();
-    let out = Command::new(SILT)
-        .args(["ingest", "--data-dir"])
-        .arg(&data)
-        .arg(empty.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let (ok, _, stderr) = silt(&["ingest"], empty.path().to_str().unwrap());
+    assert!(ok, "{stderr}");
     assert!(stderr.contains("recovered"), "{stderr}");
-    let out = Command::new(SILT)
-        .args(["sql", "--format", "json", "--data-dir"])
-        .arg(&data)
-        .arg("SELECT count(*) AS c, count(DISTINCT _seq) AS s, count(DISTINCT attributes['n']) AS d, max(CAST(attributes['n'] AS BIGINT)) AS m FROM logs")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, stdout, stderr) = silt(
+        &["sql", "--format", "json"],
+        "SELECT count(*) AS c, count(DISTINCT _seq) AS s, count(DISTINCT attributes['n']) AS d, max(CAST(attributes['n'] AS BIGINT)) AS m FROM logs",
     );
-    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(ok, "{stderr}");
+    let answer: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
     let row = &answer["rows"][0];
     let count = row[0].as_u64().unwrap();
     // What was reported durable, plus the failed batch whole or not at all; a prefix of the

@@ -10,6 +10,8 @@ pub mod lock;
 pub mod record;
 pub mod schema;
 pub mod segment;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod tokenizer;
 pub mod wal;
 

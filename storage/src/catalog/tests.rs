@@ -146,23 +146,28 @@ fn invalid_events_are_refused_and_change_nothing() {
     assert_eq!(*reopened.state(), *before);
 }
 
+/// A catalog in `dir` with three events committed; its log and the log's bytes.
+fn three_events(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let (catalog, _) = Catalog::open(dir, CatalogOptions::default()).unwrap();
+    for i in 0..3 {
+        catalog
+            .commit(
+                "a",
+                added(&[&format!("s{i}")], "a", (i * 10, i * 10 + 9)),
+                0,
+            )
+            .unwrap();
+    }
+    drop(catalog);
+    let log = log_files(dir).remove(0);
+    let full = std::fs::read(&log).unwrap();
+    (log, full)
+}
+
 #[test]
 fn torn_tail_is_cut_and_damage_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (catalog, _) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
-        for i in 0..3 {
-            catalog
-                .commit(
-                    "a",
-                    added(&[&format!("s{i}")], "a", (i * 10, i * 10 + 9)),
-                    0,
-                )
-                .unwrap();
-        }
-    }
-    let log = log_files(dir.path()).remove(0);
-    let full = std::fs::read(&log).unwrap();
+    let (log, full) = three_events(dir.path());
 
     // Torn tail: the last event half written.
     std::fs::write(&log, &full[..full.len() - 20]).unwrap();
@@ -236,35 +241,16 @@ fn an_event_that_does_not_fit_is_taken_back_out_of_the_log() {
         full_disk_child(Path::new(&dir));
         return;
     }
-    let probe = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "true"])
-        .output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("not run: needs `unshare --user --map-root-user --mount` ({probe:?})");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "catalog::tests::an_event_that_does_not_fit_is_taken_back_out_of_the_log",
-            "--nocapture",
-        ])
-        .env(FULL_DISK_CHILD, dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success(), "the test inside the namespace failed");
+    crate::test_support::rerun_in_mount_namespace(
+        "catalog::tests::an_event_that_does_not_fit_is_taken_back_out_of_the_log",
+        FULL_DISK_CHILD,
+        dir.path(),
+    );
 }
 
 fn full_disk_child(dir: &Path) {
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount tmpfs");
+    crate::test_support::mount_tmpfs(dir, "1m");
     let options = CatalogOptions {
         snapshot_every_events: 1000,
     };
@@ -306,20 +292,7 @@ fn a_torn_tail_before_only_empty_logs_is_still_a_torn_tail() {
     // A snapshot that made its new log but could not fsync the directory leaves an empty log
     // after the one that events keep going to; a crash then tears that one's last event.
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (catalog, _) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
-        for i in 0..3 {
-            catalog
-                .commit(
-                    "a",
-                    added(&[&format!("s{i}")], "a", (i * 10, i * 10 + 9)),
-                    0,
-                )
-                .unwrap();
-        }
-    }
-    let log = log_files(dir.path()).remove(0);
-    let full = std::fs::read(&log).unwrap();
+    let (log, full) = three_events(dir.path());
     std::fs::write(&log, &full[..full.len() - 20]).unwrap();
     std::fs::write(dir.path().join(layout::catalog_log_name(90)), b"").unwrap();
     let (catalog, report) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
