@@ -42,8 +42,8 @@ pub enum EngineError {
     InvalidInput(String),
     #[error("the engine is shut down")]
     Closed,
-    /// Memtables are over their limit and the last flush failed (a full disk, say): waiting
-    /// for memory would wait for an operator.
+    /// Memtables are over their limit and flushes are failing (a full disk, say): waiting for
+    /// memory would wait for an operator.
     #[error(
         "memtables hold more than their limit ({limit_bytes} bytes) and cannot be flushed: {reason}"
     )]
@@ -486,7 +486,7 @@ impl Shared {
     }
 
     /// Blocks while memtables exceed their limit and a flusher can free memory; fails at once
-    /// while the last flush failed.
+    /// while a tenant's flushes are failing (they may not free anything before an operator).
     fn wait_for_memory(&self) -> Result<()> {
         if !self.options.background_flush {
             return Ok(());
