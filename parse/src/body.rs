@@ -191,7 +191,8 @@ pub struct BodyError {
 }
 
 /// Parses a whole body. Events that are malformed are rejected one by one and the others
-/// kept; only a JSON document that is not JSON fails as a whole.
+/// kept; only a JSON document that is not JSON fails as a whole (also an untyped body that
+/// starts like a JSON array).
 pub fn parse_body(
     body: &[u8],
     kind: BodyKind,
@@ -201,7 +202,15 @@ pub fn parse_body(
         BodyKind::JsonDocument => return parse_json_document(body, opts),
         BodyKind::Lines(format) => format,
         // A JSON array of events (`[` then `{` or `]`) is never read as lines.
-        BodyKind::Detect if looks_like_json_array(body) => return parse_json_document(body, opts),
+        BodyKind::Detect if looks_like_json_array(body) => {
+            return parse_json_document(body, opts).map_err(|mut e| {
+                e.message.push_str(
+                    " (read as a JSON array of events because the body starts like one; \
+                     send Content-Type: text/plain or application/x-ndjson to read it as lines)",
+                );
+                e
+            });
+        }
         BodyKind::Detect => detect_format(body),
     };
     let mut parsed = ParsedBody::default();
@@ -439,6 +448,10 @@ mod tests {
         assert_eq!(p.records.len(), 2);
         let err = parse(b"\xEF\xBB\xBF[{\"message\": }]", "application/octet-stream").unwrap_err();
         assert_eq!(err.offset, Some(16), "the byte-order mark counted");
+        assert!(
+            err.to_string().contains("Content-Type: text/plain"),
+            "{err}"
+        );
         let p = parse(b"[Sun Dec 04 04:47:44 2005] [notice] up\n", form).unwrap();
         assert_eq!(
             p.records[0].message,
