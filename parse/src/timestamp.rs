@@ -46,6 +46,27 @@ struct WallTime {
     offset_secs: Option<i32>,
 }
 
+impl WallTime {
+    /// A time written without a zone: `ParseOptions::default_offset_secs` applies.
+    fn zoneless(
+        year: Year,
+        (month, day): (u32, u32),
+        (hour, minute, second): (u32, u32, u32),
+        nanos: u32,
+    ) -> Self {
+        WallTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            nanos,
+            offset_secs: None,
+        }
+    }
+}
+
 /// Finds a timestamp starting within the first tokens of a text line; the first one found wins,
 /// except that an epoch number gives way to a later date with a year in the window (BGL lines
 /// carry both, the date with microseconds), but not to one without a year (Thunderbird's syslog
@@ -114,17 +135,10 @@ pub(crate) fn parse_timestamp_str(text: &str, opts: &ParseOptions) -> Option<i64
     if end != bytes.len() {
         return None;
     }
-    let wall = WallTime {
-        year: Year::Given(year),
-        month,
-        day,
-        hour: 0,
-        minute: 0,
-        second: 0,
-        nanos: 0,
-        offset_secs: None,
-    };
-    resolve(wall, opts)
+    resolve(
+        WallTime::zoneless(Year::Given(year), (month, day), (0, 0, 0), 0),
+        opts,
+    )
 }
 
 /// Interprets an integer as epoch seconds, milliseconds, microseconds or nanoseconds, whichever
@@ -217,17 +231,10 @@ fn with_time(
 ) -> Option<(WallTime, usize)> {
     let (hour, minute, second, i) = parse_hms(b, time_at)?;
     let (nanos, end) = parse_fraction(b, i, separators);
-    let wall = WallTime {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-        nanos,
-        offset_secs: None,
-    };
-    Some((wall, end))
+    Some((
+        WallTime::zoneless(year, (month, day), (hour, minute, second), nanos),
+        end,
+    ))
 }
 
 /// `yyyy-MM-dd` or `yyyy/MM/dd`; returns the date and the offset past it.
@@ -255,16 +262,12 @@ fn parse_dashed_dotted(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     let minute = digits(b, i + 4, 2)?;
     let second = digits(b, i + 7, 2)?;
     let (nanos, end) = parse_fraction(b, i + 9, b".");
-    let wall = WallTime {
-        year: Year::Given(year),
-        month,
-        day,
-        hour,
-        minute,
-        second,
+    let wall = WallTime::zoneless(
+        Year::Given(year),
+        (month, day),
+        (hour, minute, second),
         nanos,
-        offset_secs: None,
-    };
+    );
     Some((wall, end))
 }
 
@@ -355,17 +358,11 @@ fn parse_hdfs(b: &[u8], start: usize) -> Option<(WallTime, usize)> {
     if b.get(end).is_some_and(u8::is_ascii_digit) {
         return None;
     }
-    let wall = WallTime {
-        year: Year::Given(two_digit_year(year)),
-        month,
-        day,
-        hour,
-        minute,
-        second,
-        nanos: 0,
-        offset_secs: None,
-    };
-    Some((wall, end))
+    let year = Year::Given(two_digit_year(year));
+    Some((
+        WallTime::zoneless(year, (month, day), (hour, minute, second), 0),
+        end,
+    ))
 }
 
 /// Apache common log format: `dd/MMM/yyyy:HH:mm:ss[ +hhmm]`.

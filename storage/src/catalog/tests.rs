@@ -164,6 +164,20 @@ fn three_events(dir: &Path) -> (PathBuf, Vec<u8>) {
     (log, full)
 }
 
+/// Opening the catalog of [`three_events`] whose last event was torn: the tear is cut, two
+/// events remain, and an event committed after it is there on the next open.
+fn torn_tail_is_cut_and_the_next_event_stays(dir: &Path) {
+    let (catalog, report) = Catalog::open(dir, CatalogOptions::default()).unwrap();
+    assert!(report.torn_tail_bytes > 0);
+    assert_eq!(catalog.state().segments.len(), 2);
+    catalog
+        .commit("a", added(&["again"], "a", (20, 29)), 0)
+        .unwrap();
+    drop(catalog);
+    let (catalog, _) = Catalog::open(dir, CatalogOptions::default()).unwrap();
+    assert_eq!(catalog.state().segments.len(), 3);
+}
+
 #[test]
 fn torn_tail_is_cut_and_damage_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -171,22 +185,7 @@ fn torn_tail_is_cut_and_damage_is_an_error() {
 
     // Torn tail: the last event half written.
     std::fs::write(&log, &full[..full.len() - 20]).unwrap();
-    let (catalog, report) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
-    assert!(report.torn_tail_bytes > 0);
-    assert_eq!(catalog.state().segments.len(), 2);
-    catalog
-        .commit("a", added(&["again"], "a", (20, 29)), 0)
-        .unwrap();
-    drop(catalog);
-    assert_eq!(
-        Catalog::open(dir.path(), CatalogOptions::default())
-            .unwrap()
-            .0
-            .state()
-            .segments
-            .len(),
-        3
-    );
+    torn_tail_is_cut_and_the_next_event_stays(dir.path());
 
     // Damage in the middle: a hard error naming the file and offset.
     let mut damaged = std::fs::read(&log).unwrap();
@@ -295,13 +294,5 @@ fn a_torn_tail_before_only_empty_logs_is_still_a_torn_tail() {
     let (log, full) = three_events(dir.path());
     std::fs::write(&log, &full[..full.len() - 20]).unwrap();
     std::fs::write(dir.path().join(layout::catalog_log_name(90)), b"").unwrap();
-    let (catalog, report) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
-    assert!(report.torn_tail_bytes > 0);
-    assert_eq!(catalog.state().segments.len(), 2);
-    catalog
-        .commit("a", added(&["again"], "a", (20, 29)), 0)
-        .unwrap();
-    drop(catalog);
-    let (catalog, _) = Catalog::open(dir.path(), CatalogOptions::default()).unwrap();
-    assert_eq!(catalog.state().segments.len(), 3);
+    torn_tail_is_cut_and_the_next_event_stays(dir.path());
 }
