@@ -233,11 +233,7 @@ struct LogsDocument {
 }
 
 fn parse_json_document(body: &[u8], opts: &ParseOptions) -> Result<ParsedBody, BodyError> {
-    // A byte-order mark (Windows tools write one) is not JSON; error offsets still count it.
-    let (body, skipped) = match body.strip_prefix(super::UTF8_BOM) {
-        Some(rest) => (rest, super::UTF8_BOM.len()),
-        None => (body, 0),
-    };
+    let (body, skipped) = without_bom(body);
     let invalid = |e| invalid_json(body, skipped, e);
     let logs = match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => serde_json::from_slice::<Vec<serde_json::Value>>(body).map_err(invalid)?,
@@ -273,6 +269,15 @@ fn event_record(
     parse_ndjson_line(line, opts)
 }
 
+/// `doc` without a leading UTF-8 byte-order mark (Windows tools write one; it is not JSON), and
+/// how many bytes that was, so that error offsets still count it.
+fn without_bom(doc: &[u8]) -> (&[u8], usize) {
+    match doc.strip_prefix(super::UTF8_BOM) {
+        Some(rest) => (rest, super::UTF8_BOM.len()),
+        None => (doc, 0),
+    }
+}
+
 /// A JSON error in `doc` (which starts `skipped` bytes into its input) as a [`BodyError`].
 fn invalid_json(doc: &[u8], skipped: usize, e: serde_json::Error) -> BodyError {
     BodyError {
@@ -281,16 +286,17 @@ fn invalid_json(doc: &[u8], skipped: usize, e: serde_json::Error) -> BodyError {
     }
 }
 
-/// Whether the start of a file is a JSON document rather than NDJSON or text: an array of
-/// objects (`[` followed by `{` or `]`), or an object spread over lines (`{` alone on its first
-/// line, as `jq .` prints). Apache's `[Sun Dec 04 …]` lines stay text.
+/// A JSON document that is an array (of events, or empty), by [`looks_like_json_document`].
 fn looks_like_json_array(head: &[u8]) -> bool {
-    let head = head.strip_prefix(super::UTF8_BOM).unwrap_or(head);
+    let (head, _) = without_bom(head);
     head.trim_ascii_start().first() == Some(&b'[') && looks_like_json_document(head)
 }
 
+/// Whether the start of a file is a JSON document rather than NDJSON or text: an array of
+/// objects (`[` followed by `{` or `]`), or an object spread over lines (`{` alone on its first
+/// line, as `jq .` prints). Apache's `[Sun Dec 04 …]` lines stay text.
 pub fn looks_like_json_document(head: &[u8]) -> bool {
-    let head = head.strip_prefix(super::UTF8_BOM).unwrap_or(head);
+    let (head, _) = without_bom(head);
     let mut rest = head.trim_ascii_start();
     match rest.first() {
         Some(b'[') => {
@@ -314,13 +320,7 @@ pub fn parse_json_events(
     opts: &ParseOptions,
     mut on_event: impl FnMut(u64, Result<LogRecord, String>),
 ) -> Result<(), BodyError> {
-    // Offsets stay those of the file, byte-order mark included.
-    let bom = if doc.starts_with(super::UTF8_BOM) {
-        super::UTF8_BOM.len()
-    } else {
-        0
-    };
-    let doc = &doc[bom..];
+    let (doc, bom) = without_bom(doc);
     let invalid = |e| invalid_json(doc, bom, e);
     let mut line = Vec::new();
     let mut event = |index: u64, value: serde_json::Value| {
