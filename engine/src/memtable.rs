@@ -28,14 +28,11 @@ pub struct HourBuffer {
 impl HourBuffer {
     fn append(&mut self, record: &LogRecord, seq: u64, observed_ns: i64) {
         let sealed = &self.sealed;
-        let builder = self.active.get_or_insert_with(|| {
-            // An hour that filled one builder is dense: later builders are reserved whole.
-            let rows = if sealed.is_empty() {
-                FIRST_BUILDER_ROWS
-            } else {
-                SEAL_ROWS
-            };
-            LogBatchBuilder::with_capacity(rows)
+        let builder = self.active.get_or_insert_with(|| match sealed.last() {
+            // An hour that filled one builder is dense: later builders are reserved whole,
+            // for rows like the last batch's.
+            Some(last) => LogBatchBuilder::sized_like(last),
+            None => LogBatchBuilder::with_capacity(FIRST_BUILDER_ROWS),
         });
         builder.append(record, seq, observed_ns);
         self.rows += 1;
@@ -223,6 +220,7 @@ pub fn approximate_bytes(record: &LogRecord) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::AsArray;
 
     fn record(hour: i64) -> LogRecord {
         LogRecord {
@@ -247,14 +245,22 @@ mod tests {
             "{per_hour} bytes reserved per sparse hour"
         );
 
-        // A dense hour still ends up with full-size builders once it has filled one.
+        // A dense hour still ends up with full-size builders once it has filled one: sized
+        // for the rows and message bytes of the batch it sealed.
         let dense: Vec<LogRecord> = (0..SEAL_ROWS + 1).map(|_| record(hours)).collect();
         memtable.insert("default", &dense, hours as u64, 0);
         let buffer = &memtable.hours[&("default".to_string(), hours)];
         assert_eq!(buffer.sealed.len(), 1);
         let active = buffer.active.as_ref().expect("a second builder");
+        let message_bytes = buffer.sealed[0]
+            .column_by_name(silt_storage::schema::MESSAGE)
+            .expect("log schema")
+            .as_string::<i32>()
+            .value_data()
+            .len();
+        assert!(message_bytes >= SEAL_ROWS * 10, "{message_bytes}");
         assert!(
-            active.reserved_bytes() >= SEAL_ROWS * 128,
+            active.reserved_bytes() >= SEAL_ROWS * (8 * 4 + 4 * 6) + message_bytes,
             "{}",
             active.reserved_bytes()
         );

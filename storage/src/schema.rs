@@ -4,7 +4,7 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, MapBuilder, MapFieldNames, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
+    Array, ArrayRef, AsArray, MapBuilder, MapFieldNames, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
     UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -116,6 +116,47 @@ impl LogBatchBuilder {
             span_id: short(),
             message: StringBuilder::with_capacity(rows, rows * 128),
             attributes: MapBuilder::with_capacity(Some(map_field_names()), short(), short(), rows),
+            seq: UInt64Builder::with_capacity(rows),
+            pattern_id: UInt64Builder::with_capacity(rows),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// A builder reserved for a batch like `batch` (its rows and each column's bytes, plus an
+    /// eighth): sized from the batch before it, a memtable's next builder fills without
+    /// regrowing its buffers (each regrowth copies them and faults in fresh pages).
+    pub fn sized_like(batch: &RecordBatch) -> Self {
+        let rows = batch.num_rows();
+        let with_slack = |bytes: usize| bytes + bytes / 8;
+        let strings = |array: &dyn Array| {
+            let array = array.as_string::<i32>();
+            StringBuilder::with_capacity(rows, with_slack(array.value_data().len()))
+        };
+        let column = |name: &str| batch.column_by_name(name).expect("log schema").clone();
+        let attributes = column(ATTRIBUTES);
+        let attributes = attributes.as_map();
+        let entries = with_slack(attributes.entries().len());
+        let entry_strings = |array: &ArrayRef| {
+            let array = array.as_string::<i32>();
+            StringBuilder::with_capacity(entries, with_slack(array.value_data().len()))
+        };
+        let tz: Arc<str> = "UTC".into();
+        Self {
+            timestamp: TimestampNanosecondBuilder::with_capacity(rows).with_timezone(tz.clone()),
+            observed: TimestampNanosecondBuilder::with_capacity(rows).with_timezone(tz),
+            level: strings(&column(LEVEL)),
+            service: strings(&column(SERVICE)),
+            host: strings(&column(HOST)),
+            trace_id: strings(&column(TRACE_ID)),
+            span_id: strings(&column(SPAN_ID)),
+            message: strings(&column(MESSAGE)),
+            attributes: MapBuilder::with_capacity(
+                Some(map_field_names()),
+                entry_strings(attributes.keys()),
+                entry_strings(attributes.values()),
+                rows,
+            ),
             seq: UInt64Builder::with_capacity(rows),
             pattern_id: UInt64Builder::with_capacity(rows),
             rows: 0,

@@ -9,6 +9,7 @@
 
 pub mod payload;
 mod replay;
+mod scratch;
 pub mod v1;
 
 #[cfg(test)]

@@ -139,6 +139,12 @@ pub struct EncodedBody {
     row_count: u32,
 }
 
+impl Drop for EncodedBody {
+    fn drop(&mut self) {
+        super::scratch::give_back(std::mem::take(&mut self.compressed));
+    }
+}
+
 impl EncodedBody {
     /// Rows in the body.
     pub fn row_count(&self) -> u32 {
@@ -161,13 +167,26 @@ pub struct RecordTooLarge {
 
 /// Encodes and compresses `rows`; fails when either payload size exceeds [`MAX_RECORD_BYTES`].
 pub fn encode_body(stream: &str, rows: &[LogRecord]) -> Result<EncodedBody, RecordTooLarge> {
-    let raw = payload::encode(stream, rows);
+    let mut raw = super::scratch::take();
+    payload::encode_into(stream, rows, &mut raw);
+    let body = compress_body(&raw, rows.len());
+    super::scratch::give_back(raw);
+    body
+}
+
+fn compress_body(raw: &[u8], rows: usize) -> Result<EncodedBody, RecordTooLarge> {
     let uncompressed_len = checked_len("uncompressed payload", raw.len())?;
-    let compressed = lz4_flex::block::compress(&raw);
+    // Compressed into a kept buffer at its worst-case size and not shrunk: the body lives only
+    // until it is framed, then goes back to the pool (see `Drop`).
+    let mut compressed = super::scratch::take();
+    compressed.resize(lz4_flex::block::get_maximum_output_size(raw.len()), 0);
+    let len = lz4_flex::block::compress_into(raw, &mut compressed)
+        .expect("the output buffer has the worst-case size");
+    compressed.truncate(len);
     checked_len("compressed payload", compressed.len())?;
-    let row_count = u32::try_from(rows.len()).map_err(|_| RecordTooLarge {
+    let row_count = u32::try_from(rows).map_err(|_| RecordTooLarge {
         field: "row count",
-        len: rows.len() as u64,
+        len: rows as u64,
     })?;
     Ok(EncodedBody {
         compressed,
