@@ -1,6 +1,7 @@
 //! End-to-end ingest benchmark: generates the realistic NDJSON corpus (default 2,000,000 lines
 //! of ~530 bytes), runs the real `silt ingest` on it, and reports lines/s, MB/s, peak RSS and
-//! bytes on disk against raw bytes.
+//! bytes on disk against raw bytes, and the CPU time `silt ingest` used: on a shared host its
+//! wall time varies by ±20% from run to run, and CPU µs a line is the steadier figure to compare.
 //!
 //! `cargo build --release --workspace --bins && target/release/ingest-bench [LINES] [--keep DIR]`
 //! (building with `-p` resolves features differently and rebuilds DataFusion).
@@ -103,7 +104,8 @@ fn main() {
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .unwrap();
-    let (status, max_rss_kib) = wait_with_rusage(child.id() as i32);
+    let usage = wait_with_rusage(child.id() as i32);
+    let (status, max_rss_kib) = (usage.status, usage.max_rss_kib);
     let secs = started.elapsed().as_secs_f64();
     assert!(status == 0, "silt ingest failed with status {status}");
     let disk = dir_bytes(&data);
@@ -113,6 +115,13 @@ fn main() {
         "  throughput   {:.0} lines/s, {:.1} MB/s",
         lines as f64 / secs,
         raw_bytes as f64 / 1e6 / secs
+    );
+    println!(
+        "  CPU          {:.2} s user + {:.2} s sys = {:.2} µs a line ({:.0}% of one core)",
+        usage.user_secs,
+        usage.sys_secs,
+        (usage.user_secs + usage.sys_secs) * 1e6 / lines.max(1) as f64,
+        (usage.user_secs + usage.sys_secs) * 100.0 / secs
     );
     println!("  peak RSS     {:.0} MiB", max_rss_kib as f64 / 1024.0);
     println!(
@@ -154,8 +163,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
-/// Waits for `pid` and returns (exit status, peak RSS in KiB) from `wait4`.
-fn wait_with_rusage(pid: i32) -> (i32, i64) {
+/// What `wait4` reports of a finished child.
+struct ChildUsage {
+    status: i32,
+    max_rss_kib: i64,
+    user_secs: f64,
+    sys_secs: f64,
+}
+
+/// Waits for `pid` and returns its exit status, peak RSS and CPU time from `wait4`.
+fn wait_with_rusage(pid: i32) -> ChildUsage {
     let mut status = 0;
     // SAFETY: plain FFI call with valid pointers to locals.
     #[allow(unsafe_code)]
@@ -170,5 +187,11 @@ fn wait_with_rusage(pid: i32) -> (i32, i64) {
     } else {
         -1
     };
-    (code, usage.ru_maxrss)
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    ChildUsage {
+        status: code,
+        max_rss_kib: usage.ru_maxrss,
+        user_secs: secs(usage.ru_utime),
+        sys_secs: secs(usage.ru_stime),
+    }
 }
