@@ -527,6 +527,26 @@ mod tests {
         assert_eq!(decode_record(&rec).unwrap().rows, rows);
     }
 
+    /// Bodies are encoded in kept buffers: a small body after a large one, and two alive at
+    /// once, each frame only its own rows.
+    #[test]
+    fn bodies_in_reused_buffers_hold_only_their_own_rows() {
+        let large = vec![
+            LogRecord {
+                message: "x".repeat(1 << 16),
+                ..LogRecord::default()
+            };
+            16
+        ];
+        for _ in 0..3 {
+            let first = encode_record(1, 0, "default", &large).unwrap();
+            let second = encode_record(17, 0, "other", &sample()).unwrap();
+            assert_eq!(decode_record(&first).unwrap().rows, large);
+            let decoded = decode_record(&second).unwrap();
+            assert_eq!((decoded.stream.as_str(), decoded.rows), ("other", sample()));
+        }
+    }
+
     #[test]
     fn find_next_valid_skips_garbage() {
         let rec = encode_record(7, 1, "default", &sample()).unwrap();
