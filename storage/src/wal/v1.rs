@@ -527,8 +527,8 @@ mod tests {
         assert_eq!(decode_record(&rec).unwrap().rows, rows);
     }
 
-    /// Bodies are encoded in kept buffers: a small body after a large one, and two alive at
-    /// once, each frame only its own rows.
+    /// Bodies are encoded in kept buffers: a small body after a large one, round after round,
+    /// each frame holds only its own rows.
     #[test]
     fn bodies_in_reused_buffers_hold_only_their_own_rows() {
         let large = vec![
