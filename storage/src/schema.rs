@@ -4,8 +4,8 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, MapBuilder, MapFieldNames, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
-    UInt64Builder,
+    Array, ArrayRef, AsArray, MapBuilder, MapFieldNames, RecordBatch, StringBuilder,
+    TimestampNanosecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -101,60 +101,56 @@ impl Default for LogBatchBuilder {
 
 impl LogBatchBuilder {
     pub fn with_capacity(rows: usize) -> Self {
-        let tz: Arc<str> = "UTC".into();
         // Every builder is sized from `rows`: a memtable holds one builder per stream and hour,
         // and the builders' default capacities (1,024 values each) would cost a sparse hour
         // ~50 KB.
-        let short = || StringBuilder::with_capacity(rows, rows * 16);
-        Self {
-            timestamp: TimestampNanosecondBuilder::with_capacity(rows).with_timezone(tz.clone()),
-            observed: TimestampNanosecondBuilder::with_capacity(rows).with_timezone(tz),
-            level: short(),
-            service: short(),
-            host: short(),
-            trace_id: short(),
-            span_id: short(),
-            message: StringBuilder::with_capacity(rows, rows * 128),
-            attributes: MapBuilder::with_capacity(Some(map_field_names()), short(), short(), rows),
-            seq: UInt64Builder::with_capacity(rows),
-            pattern_id: UInt64Builder::with_capacity(rows),
-            rows: 0,
-            bytes: 0,
-        }
+        let bytes = |column: &str| rows * if column == MESSAGE { 128 } else { 16 };
+        Self::reserved(rows, bytes, rows, (rows * 16, rows * 16))
     }
 
     /// A builder reserved for a batch like `batch` (its rows and each column's bytes, plus an
     /// eighth): sized from the batch before it, a memtable's next builder fills without
     /// regrowing its buffers (each regrowth copies them and faults in fresh pages).
     pub fn sized_like(batch: &RecordBatch) -> Self {
-        let rows = batch.num_rows();
         let with_slack = |bytes: usize| bytes + bytes / 8;
-        let strings = |array: &dyn Array| {
-            let array = array.as_string::<i32>();
-            StringBuilder::with_capacity(rows, with_slack(array.value_data().len()))
-        };
-        let column = |name: &str| batch.column_by_name(name).expect("log schema").clone();
-        let attributes = column(ATTRIBUTES);
-        let attributes = attributes.as_map();
-        let entries = with_slack(attributes.entries().len());
-        let entry_strings = |array: &ArrayRef| {
-            let array = array.as_string::<i32>();
-            StringBuilder::with_capacity(entries, with_slack(array.value_data().len()))
-        };
+        let value_bytes =
+            |array: &dyn Array| with_slack(array.as_string::<i32>().value_data().len());
+        let column = |name: &str| batch.column_by_name(name).expect("log schema").as_ref();
+        let attributes = column(ATTRIBUTES).as_map();
+        Self::reserved(
+            batch.num_rows(),
+            |name| value_bytes(column(name)),
+            with_slack(attributes.entries().len()),
+            (
+                value_bytes(attributes.keys()),
+                value_bytes(attributes.values()),
+            ),
+        )
+    }
+
+    /// A builder with room for `rows` rows, `bytes(column)` bytes of each string column's
+    /// values, and `entries` attribute entries of `key_bytes` and `value_bytes` in all.
+    fn reserved(
+        rows: usize,
+        bytes: impl Fn(&str) -> usize,
+        entries: usize,
+        (key_bytes, value_bytes): (usize, usize),
+    ) -> Self {
         let tz: Arc<str> = "UTC".into();
+        let strings = |column: &str| StringBuilder::with_capacity(rows, bytes(column));
         Self {
             timestamp: TimestampNanosecondBuilder::with_capacity(rows).with_timezone(tz.clone()),
             observed: TimestampNanosecondBuilder::with_capacity(rows).with_timezone(tz),
-            level: strings(&column(LEVEL)),
-            service: strings(&column(SERVICE)),
-            host: strings(&column(HOST)),
-            trace_id: strings(&column(TRACE_ID)),
-            span_id: strings(&column(SPAN_ID)),
-            message: strings(&column(MESSAGE)),
+            level: strings(LEVEL),
+            service: strings(SERVICE),
+            host: strings(HOST),
+            trace_id: strings(TRACE_ID),
+            span_id: strings(SPAN_ID),
+            message: strings(MESSAGE),
             attributes: MapBuilder::with_capacity(
                 Some(map_field_names()),
-                entry_strings(attributes.keys()),
-                entry_strings(attributes.values()),
+                StringBuilder::with_capacity(entries, key_bytes),
+                StringBuilder::with_capacity(entries, value_bytes),
                 rows,
             ),
             seq: UInt64Builder::with_capacity(rows),
