@@ -491,20 +491,11 @@ impl Wal {
         if inner.failed.is_none() {
             return Ok(false);
         }
-        let listing = fs::read_dir(&self.dir).map_err(io_err("list wal directory", &self.dir))?;
-        for entry in listing {
-            let entry = entry.map_err(io_err("list wal directory", &self.dir))?;
-            let is_wal = entry
-                .file_name()
-                .to_str()
-                .and_then(parse_wal_file_name)
-                .is_some();
-            if is_wal {
-                match fs::remove_file(entry.path()) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err("delete wal file", &entry.path())(e)),
-                }
+        for (_, path) in replay::list_wal_files(&self.dir)? {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("delete wal file", &path)(e)),
             }
         }
         sync_dir(&self.dir)?;

@@ -2,7 +2,7 @@
 //! and cuts a torn tail of the newest file (a bad record elsewhere is a hard error).
 
 use std::fs::{self, OpenOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{WalError, WalFile, WalRecord, WalReplay, corrupt, io_err, parse_wal_file_name, v1};
 
@@ -17,8 +17,8 @@ pub(super) struct ReplayedDir {
     pub(super) fsyncs: u64,
 }
 
-/// Replays every WAL file in `dir`, oldest first; see [`super::Wal::open`].
-pub(super) fn replay_dir(dir: &Path, from_seq: u64) -> Result<ReplayedDir, WalError> {
+/// The WAL files in `dir` with their first seqs, oldest first; other files are left out.
+pub(super) fn list_wal_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_err("list wal directory", dir))? {
         let entry = entry.map_err(io_err("list wal directory", dir))?;
@@ -27,7 +27,12 @@ pub(super) fn replay_dir(dir: &Path, from_seq: u64) -> Result<ReplayedDir, WalEr
         }
     }
     names.sort();
+    Ok(names)
+}
 
+/// Replays every WAL file in `dir`, oldest first; see [`super::Wal::open`].
+pub(super) fn replay_dir(dir: &Path, from_seq: u64) -> Result<ReplayedDir, WalError> {
+    let names = list_wal_files(dir)?;
     let mut replay = WalReplay::default();
     let mut fsyncs = 0;
     let count = names.len();
