@@ -85,9 +85,11 @@ fn build_record(fields: Vec<Field>, opts: &ParseOptions) -> LogRecord {
         }
     }
 
+    let lifted = picks.iter().filter(|pick| pick.is_some()).count();
     let mut record = LogRecord {
         timestamp,
         level,
+        attributes: Vec::with_capacity(fields.len().saturating_sub(lifted)),
         ..LogRecord::default()
     };
     for (index, field) in fields.into_iter().enumerate() {

@@ -253,6 +253,8 @@ fn parse_file(
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let mut first = true;
     let mut parser: Option<LineParser> = None;
+    // The records of one chunk; kept between chunks so it is not regrown for each.
+    let mut results = Vec::new();
     let mut requests = Requests::new(&name, tx);
     loop {
         let n = read_full(&mut input, &mut buf).with_context(|| format!("cannot read {name}"))?;
@@ -275,16 +277,16 @@ fn parse_file(
             };
             parser = Some(LineParser::new(input_format, options));
         }
-        let results = if n == 0 {
-            parser.take().expect("created on the first chunk").finish()
+        if n == 0 {
+            results = parser.take().expect("created on the first chunk").finish();
         } else {
             parser
                 .as_mut()
                 .expect("created on the first chunk")
-                .feed(chunk)
-        };
+                .feed_into(chunk, &mut results);
+        }
         let lines = results.len() as u64;
-        for result in results {
+        for result in results.drain(..) {
             if !requests.send(result.map_err(|e| (e.line, e.reason))) {
                 return Ok(());
             }
