@@ -7,6 +7,7 @@ use std::time::Instant;
 use arrow::array::RecordBatch;
 use silt_storage::record::LogRecord;
 use silt_storage::schema::LogBatchBuilder;
+use silt_storage::segment::sort_for_segment;
 
 /// An active builder is sealed into a batch after this many rows, so queries can share it.
 pub const SEAL_ROWS: usize = 8192;
@@ -37,7 +38,7 @@ impl HourBuffer {
         builder.append(record, seq, observed_ns);
         self.rows += 1;
         if builder.len() >= SEAL_ROWS {
-            let batch = builder.finish();
+            let batch = sealed_batch(builder);
             self.sealed.push(batch);
             // `finish` leaves the builder empty and unreserved: the next row starts a new one,
             // reserved whole, rather than growing this one by doubling again.
@@ -58,11 +59,19 @@ impl HourBuffer {
     pub fn into_batches(mut self) -> Vec<RecordBatch> {
         if let Some(mut builder) = self.active.take() {
             if !builder.is_empty() {
-                self.sealed.push(builder.finish());
+                self.sealed.push(sealed_batch(&mut builder));
             }
         }
         self.sealed
     }
+}
+
+/// The builder's rows as a batch in segment order ([`sort_for_segment`]). Sorted here, while the
+/// batch is small enough to sit in cache, a flush gathers each cluster's rows as a run of every
+/// batch instead of one row here and one there across the whole memtable.
+fn sealed_batch(builder: &mut LogBatchBuilder) -> RecordBatch {
+    let batch = builder.finish();
+    sort_for_segment(&batch).expect("a batch of the log schema sorts")
 }
 
 /// Rows of one stream and hour in a frozen memtable.
