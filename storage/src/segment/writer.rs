@@ -6,7 +6,6 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::take_record_batch;
 use arrow::datatypes::{TimestampNanosecondType, UInt64Type};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -285,12 +284,12 @@ fn row_order(batches: &[&RecordBatch]) -> Vec<(usize, usize)> {
 }
 
 /// Sorts rows into the order a segment stores them in ([`ROW_ORDER`]).
+///
+/// Gathered with `interleave`, which sizes each output buffer before copying: `take` grows the
+/// attribute map's buffers by doubling (4% of `silt ingest`'s CPU when the memtable sorted each
+/// batch with it).
 pub fn sort_for_segment(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let indices: arrow::array::UInt32Array = row_order(&[batch])
-        .into_iter()
-        .map(|(_, row)| row as u32)
-        .collect();
-    take_record_batch(batch, &indices)
+    arrow::compute::interleave_record_batch(&[batch], &row_order(&[batch]))
 }
 
 /// The columns of one batch the index reads.
