@@ -425,6 +425,12 @@ fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> 
     for column in [schema::MESSAGE, schema::TRACE_ID, schema::SPAN_ID] {
         props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
+    // Ids of one length: with their lengths packed apart, zstd sees only the random hex, not a
+    // four-byte length between every two ids (docs/format.md, "Rows").
+    for column in [schema::TRACE_ID, schema::SPAN_ID] {
+        props =
+            props.set_column_encoding(ColumnPath::from(column), Encoding::DELTA_LENGTH_BYTE_ARRAY);
+    }
     // Attribute values mix ids with enums; their dictionary grows to the 1 MiB limit in every
     // row group, and a needle read would have to load it for one page of values.
     let values = ColumnPath::new(vec![
