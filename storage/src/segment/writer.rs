@@ -277,7 +277,10 @@ fn row_order(batches: &[&RecordBatch]) -> Vec<(usize, usize)> {
     for key in &mut keys {
         key.0 = rank[key.0 as usize];
     }
-    keys.sort_unstable();
+    // A stable sort, because it finds runs already in order and merges them: a flush sorts
+    // batches that the memtable sorted each ([`sort_for_segment`]), so its rows are a few dozen
+    // such runs.
+    keys.sort();
     keys.into_iter()
         .map(|(_, _, _, b, row)| (b as usize, row as usize))
         .collect()
