@@ -277,9 +277,9 @@ fn row_order(batches: &[&RecordBatch]) -> Vec<(usize, usize)> {
     for key in &mut keys {
         key.0 = rank[key.0 as usize];
     }
-    // A stable sort, because it finds runs already in order and merges them: a flush sorts
-    // batches that the memtable sorted each ([`sort_for_segment`]), so its rows are a few dozen
-    // such runs.
+    // A stable sort, because it finds runs already in order and merges them: the engine's
+    // memtable groups each request's rows by service and level, so a flush's rows are a few
+    // hundred such runs.
     keys.sort();
     keys.into_iter()
         .map(|(_, _, _, b, row)| (b as usize, row as usize))
@@ -289,8 +289,7 @@ fn row_order(batches: &[&RecordBatch]) -> Vec<(usize, usize)> {
 /// Sorts rows into the order a segment stores them in ([`ROW_ORDER`]).
 ///
 /// Gathered with `interleave`, which sizes each output buffer before copying: `take` grows the
-/// attribute map's buffers by doubling (4% of `silt ingest`'s CPU when the memtable sorted each
-/// batch with it).
+/// attribute map's buffers by doubling.
 pub fn sort_for_segment(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
     arrow::compute::interleave_record_batch(&[batch], &row_order(&[batch]))
 }
