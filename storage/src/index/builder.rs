@@ -338,7 +338,8 @@ impl TermIndexBuilder {
             occurrences.seen[range.clone()].iter().map(|o| o.block)
         };
         let mut exact: Vec<(&[u8], std::ops::Range<usize>)> = Vec::new();
-        let mut rare: Vec<(u32, u32)> = Vec::new(); // (hash, block)
+        // (hash, block) of each rare term's occurrences: most occurrences are of rare terms.
+        let mut rare: Vec<(u32, u32)> = Vec::with_capacity(occurrences.seen.len());
         let mut by_id: Vec<FieldStats> = Vec::new();
         by_id.resize_with(occurrences.field_names.len(), FieldStats::default);
         let mut other_fields: BTreeMap<&[u8], FieldStats> = BTreeMap::new();
@@ -439,15 +440,21 @@ impl TermIndexBuilder {
         } else {
             1 << partition_bits
         };
-        rare.sort_unstable_by_key(|&(hash, block)| {
-            (
-                partition_of(hash, partition_bits),
-                block,
-                fingerprint_of(hash),
-            )
-        });
+        // Sorted by (partition, block, fingerprint), packed into one integer so the sort
+        // compares integers rather than computing three fields per comparison.
+        let mut sorted: Vec<u64> = rare
+            .iter()
+            .map(|&(hash, block)| {
+                u64::from(partition_of(hash, partition_bits)) << 48
+                    | u64::from(block) << 16
+                    | u64::from(fingerprint_of(hash))
+            })
+            .collect();
+        drop(rare);
+        sorted.sort_unstable();
+        let unpack = |key: u64| ((key >> 48) as u32, (key >> 16) as u32, key as u16);
         let mut filters: Vec<(Vec<u8>, u32, u32)> = Vec::new(); // bytes, crc, raw len
-        let mut rare_iter = rare.iter().peekable();
+        let mut rare_iter = sorted.iter().map(|&key| unpack(key)).peekable();
         let mut prints: Vec<u16> = Vec::new();
         let mut set_ends: Vec<usize> = Vec::with_capacity(posting_blocks);
         for p in 0..partitions {
@@ -455,11 +462,10 @@ impl TermIndexBuilder {
             set_ends.clear();
             for block in 0..posting_blocks as u32 {
                 let start = prints.len();
-                while let Some(&&(hash, b)) = rare_iter.peek() {
-                    if partition_of(hash, partition_bits) != p || b != block {
+                while let Some(&(partition, b, print)) = rare_iter.peek() {
+                    if partition != p || b != block {
                         break;
                     }
-                    let print = fingerprint_of(hash);
                     if prints.len() == start || prints.last() != Some(&print) {
                         prints.push(print);
                     }
