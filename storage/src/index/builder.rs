@@ -338,8 +338,9 @@ impl TermIndexBuilder {
             occurrences.seen[range.clone()].iter().map(|o| o.block)
         };
         let mut exact: Vec<(&[u8], std::ops::Range<usize>)> = Vec::new();
-        // (hash, block) of each rare term's occurrences: most occurrences are of rare terms.
-        let mut rare: Vec<(u32, u32)> = Vec::with_capacity(occurrences.seen.len());
+        // `hash << 32 | block` of each rare term's occurrences (most occurrences are of rare
+        // terms), re-packed below as sort keys.
+        let mut rare: Vec<u64> = Vec::with_capacity(occurrences.seen.len());
         let mut by_id: Vec<FieldStats> = Vec::new();
         by_id.resize_with(occurrences.field_names.len(), FieldStats::default);
         let mut other_fields: BTreeMap<&[u8], FieldStats> = BTreeMap::new();
@@ -356,7 +357,7 @@ impl TermIndexBuilder {
                 let hash = hasher.hash_crc(first.crc());
                 for block in blocks_of(&range) {
                     stats.rare_blocks.insert(block);
-                    rare.push((hash, block));
+                    rare.push(u64::from(hash) << 32 | u64::from(block));
                 }
             } else {
                 stats.exact += 1;
@@ -442,19 +443,16 @@ impl TermIndexBuilder {
         };
         // Sorted by (partition, block, fingerprint), packed into one integer so the sort
         // compares integers rather than computing three fields per comparison.
-        let mut sorted: Vec<u64> = rare
-            .iter()
-            .map(|&(hash, block)| {
-                u64::from(partition_of(hash, partition_bits)) << 48
-                    | u64::from(block) << 16
-                    | u64::from(fingerprint_of(hash))
-            })
-            .collect();
-        drop(rare);
-        sorted.sort_unstable();
+        for key in &mut rare {
+            let (hash, block) = ((*key >> 32) as u32, *key as u32);
+            *key = u64::from(partition_of(hash, partition_bits)) << 48
+                | u64::from(block) << 16
+                | u64::from(fingerprint_of(hash));
+        }
+        rare.sort_unstable();
         let unpack = |key: u64| ((key >> 48) as u32, (key >> 16) as u32, key as u16);
         let mut filters: Vec<(Vec<u8>, u32, u32)> = Vec::new(); // bytes, crc, raw len
-        let mut rare_iter = sorted.iter().map(|&key| unpack(key)).peekable();
+        let mut rare_iter = rare.iter().map(|&key| unpack(key)).peekable();
         let mut prints: Vec<u16> = Vec::new();
         let mut set_ends: Vec<usize> = Vec::with_capacity(posting_blocks);
         for p in 0..partitions {
