@@ -57,10 +57,10 @@ impl HourBuffer {
 
     /// All rows as batches (seals the active builder).
     pub fn into_batches(mut self) -> Vec<RecordBatch> {
-        if let Some(mut builder) = self.active.take() {
-            if !builder.is_empty() {
-                self.sealed.push(builder.finish());
-            }
+        if let Some(mut builder) = self.active.take()
+            && !builder.is_empty()
+        {
+            self.sealed.push(builder.finish());
         }
         self.sealed
     }
