@@ -441,6 +441,18 @@ fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> 
         "value".into(),
     ]);
     props = props.set_column_dictionary_enabled(values.clone(), false);
+    // Min/max of free text and random ids prune nothing (each page's range spans nearly all
+    // values), and searches reach these columns' rows through the term index: no statistics,
+    // so no column-index entries. Their pages keep offset-index entries, which reading a page
+    // by row number needs.
+    for path in [
+        ColumnPath::from(schema::MESSAGE),
+        ColumnPath::from(schema::TRACE_ID),
+        ColumnPath::from(schema::SPAN_ID),
+        values.clone(),
+    ] {
+        props = props.set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
     // Wide columns get small pages: fetching one hit decompresses a whole page of every column,
     // and a 4,096-row page of these is 80-550 KiB.
     for path in [
