@@ -441,27 +441,22 @@ fn writer_properties(labels: &SegmentLabels, options: &SegmentWriterOptions) -> 
         "value".into(),
     ]);
     props = props.set_column_dictionary_enabled(values.clone(), false);
-    // Min/max of free text and random ids prune nothing (each page's range spans nearly all
-    // values), and searches reach these columns' rows through the term index: no statistics,
-    // so no column-index entries. Their pages keep offset-index entries, which reading a page
-    // by row number needs.
-    for path in [
-        ColumnPath::from(schema::MESSAGE),
-        ColumnPath::from(schema::TRACE_ID),
-        ColumnPath::from(schema::SPAN_ID),
-        values.clone(),
-    ] {
-        props = props.set_column_statistics_enabled(path, EnabledStatistics::None);
-    }
-    // Wide columns get small pages: fetching one hit decompresses a whole page of every column,
-    // and a 4,096-row page of these is 80-550 KiB.
+    // The wide columns: free text and random ids.
     for path in [
         ColumnPath::from(schema::MESSAGE),
         ColumnPath::from(schema::TRACE_ID),
         ColumnPath::from(schema::SPAN_ID),
         values,
     ] {
-        props = props.set_column_data_page_size_limit(path, WIDE_PAGE_BYTES);
+        props = props
+            // Min/max prune nothing (each page's range spans nearly all values), and searches
+            // reach these rows through the term index: no statistics, so no column-index
+            // entries. Their pages keep offset-index entries, which reading a page by row
+            // number needs.
+            .set_column_statistics_enabled(path.clone(), EnabledStatistics::None)
+            // Small pages: fetching one hit decompresses a whole page of every column, and a
+            // 4,096-row page of these is 80-550 KiB.
+            .set_column_data_page_size_limit(path, WIDE_PAGE_BYTES);
     }
     // Delta-packed integers and small dictionaries' indices: zstd saves about 1.5% of these
     // columns (0.2 bytes a row in all), while a zstd column costs every read a codec and a
