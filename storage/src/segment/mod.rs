@@ -34,9 +34,13 @@ pub mod footer_keys {
     pub const ROW_ORDER: &str = "silt.row_order";
 }
 
-/// Rows per Parquet row group. A row group is the unit of statistics pruning across columns;
-/// pages inside it (one posting block each) are the unit of index pruning.
-pub const DEFAULT_ROW_GROUP_ROWS: usize = 64 * 1024;
+/// Rows per Parquet row group: a flush's segment (up to ~300 k rows) is one row group. Pages
+/// (one posting block each) are the unit of index pruning, and page statistics prune time, so
+/// smaller row groups bought nothing but a dictionary per column chunk: with 65,536 rows a
+/// trace look-up loaded `trace_id`'s dictionary in each row group it touched (5.4 MiB read,
+/// 15 ms, against 3.0 MiB, 8.9 ms with one row group), and the column took 6.0 bytes a row
+/// against 2.9 (benchmark corpus, docs/format.md "Rows").
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// The row-group bytes of a segment (everything before the index) are checksummed in stripes
 /// of this size; a reader verifies the stripes under every range it reads, so a damaged data

@@ -412,6 +412,85 @@ fn row_selection_reads_exactly_the_blocks_of_a_term() {
     );
 }
 
+/// Whether each row group's `trace_id` chunk has a dictionary page.
+fn trace_id_dictionaries(reader: &SegmentReader) -> Vec<bool> {
+    let metadata = reader.metadata();
+    let column = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().string() == schema::TRACE_ID)
+        .unwrap();
+    (0..metadata.num_row_groups())
+        .map(|rg| {
+            metadata
+                .row_group(rg)
+                .column(column)
+                .dictionary_page_offset()
+                .is_some()
+        })
+        .collect()
+}
+
+#[test]
+fn repeated_trace_ids_get_a_dictionary_and_unique_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = small_options();
+    let block_rows = options.block_rows;
+    let rt = runtime();
+
+    // Forty traces of ~100 lines each, a third of the rows without one.
+    let mut repeated = records(5, 6000);
+    for (i, record) in repeated.iter_mut().enumerate() {
+        record.trace_id = (i % 3 != 0).then(|| format!("{:032x}", (i * 7919) % 40));
+    }
+    let written = write_segment(dir.path(), &repeated, options.clone());
+    let reader = rt
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
+    let dictionaries = trace_id_dictionaries(&reader);
+    assert!(dictionaries.len() > 2, "rows span row groups");
+    assert!(dictionaries.iter().all(|&d| d), "{dictionaries:?}");
+    // The values read back are the ones written, whole and row by row.
+    let sorted = read_all(&reader);
+    let mut want: Vec<Option<String>> = repeated.iter().map(|r| r.trace_id.clone()).collect();
+    let mut got: Vec<Option<String>> = sorted
+        .column_by_name(schema::TRACE_ID)
+        .unwrap()
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    let rows = [0, 511, 512, 2999, sorted.num_rows() as u64 - 1];
+    let picked = rt.block_on(reader.read_rows(&rows)).unwrap();
+    let picked = concat_batches(&log_schema(), &picked).unwrap();
+    let indices = arrow::array::UInt64Array::from(rows.to_vec());
+    assert_eq!(
+        picked,
+        arrow::compute::take_record_batch(&sorted, &indices).unwrap()
+    );
+    // Every trace is found in exactly the blocks that hold it.
+    let expected = brute_postings(&row_terms(&sorted), block_rows);
+    for trace in 0..40 {
+        let term = Term::keyword("trace_id", &format!("{trace:032x}"));
+        let got = rt.block_on(reader.lookup(&term)).unwrap();
+        assert_eq!(Some(&got), expected.get(term.as_bytes()), "trace {trace}");
+    }
+
+    // Ids that never repeat stay plain: a dictionary would only add a page to every read.
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_segment(dir.path(), &records(5, 6000), options);
+    let reader = rt
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
+    let dictionaries = trace_id_dictionaries(&reader);
+    assert!(dictionaries.iter().all(|&d| !d), "{dictionaries:?}");
+}
+
 #[test]
 fn read_rows_returns_exactly_the_rows_asked_for() {
     let dir = tempfile::tempdir().unwrap();
