@@ -384,10 +384,12 @@ const WIDE_PAGE_BYTES: usize = 32 * 1024;
 const WRITE_BATCH_VALUES: usize = 256;
 
 /// Columns whose pages are stored uncompressed (docs/format.md, "Rows"). `host` is not among
-/// them: a host per pod can outgrow the dictionary and fall back to plain strings.
-const UNCOMPRESSED_COLUMNS: [&str; 6] = [
+/// them: a host per pod can outgrow the dictionary and fall back to plain strings. Nor is
+/// `observed_timestamp`: one arrival time per request, so its deltas are zeros but for a jump
+/// where a cluster's rows pass from one request to the next, and each jump widens its whole
+/// 32-value miniblock. zstd takes it from 0.62 to 0.03 bytes a row, and few queries read it.
+const UNCOMPRESSED_COLUMNS: [&str; 5] = [
     schema::TIMESTAMP,
-    schema::OBSERVED_TIMESTAMP,
     schema::SEQ,
     schema::PATTERN_ID,
     schema::LEVEL,
