@@ -461,6 +461,7 @@ fn writer_properties(
             .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
     }
     // Mostly-unique strings: a dictionary would be abandoned after its first page anyway.
+    // `trace_id` is chosen per segment (`trace_ids_repeat`).
     for column in [schema::MESSAGE, schema::SPAN_ID] {
         props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
@@ -469,8 +470,8 @@ fn writer_properties(
         .set_column_dictionary_enabled(trace.clone(), trace_dictionary)
         .set_column_dictionary_page_size_limit(trace, TRACE_DICTIONARY_BYTES);
     // Ids of one length: with their lengths packed apart, zstd sees only the random hex, not a
-    // four-byte length between every two ids (docs/format.md, "Rows"). For a dictionary
-    // `trace_id`, this is how its dictionary page would fall back, which it does not.
+    // four-byte length between every two ids (docs/format.md, "Rows"). With a dictionary, this
+    // is `trace_id`'s fallback encoding, which the size check of `trace_ids_repeat` leaves unused.
     for column in [schema::TRACE_ID, schema::SPAN_ID] {
         props =
             props.set_column_encoding(ColumnPath::from(column), Encoding::DELTA_LENGTH_BYTE_ARRAY);
