@@ -417,7 +417,8 @@ fn trace_ids_repeat(batches: &[&RecordBatch]) -> bool {
             ids += 1;
             if distinct.insert(id) {
                 dictionary_bytes += 4 + id.len();
-                if dictionary_bytes > TRACE_DICTIONARY_BYTES {
+                // Parquet falls back once the page reaches its limit, not only past it.
+                if dictionary_bytes >= TRACE_DICTIONARY_BYTES {
                     return false;
                 }
             }

@@ -491,6 +491,62 @@ fn repeated_trace_ids_get_a_dictionary_and_unique_ones_do_not() {
     assert!(dictionaries.iter().all(|&d| !d), "{dictionaries:?}");
 }
 
+/// The encodings of each row group's `trace_id` chunk.
+fn trace_id_encodings(reader: &SegmentReader) -> Vec<Vec<parquet::basic::Encoding>> {
+    let metadata = reader.metadata();
+    let column = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().string() == schema::TRACE_ID)
+        .unwrap();
+    (0..metadata.num_row_groups())
+        .map(|rg| metadata.row_group(rg).column(column).encodings().collect())
+        .collect()
+}
+
+#[test]
+fn a_trace_id_dictionary_is_chosen_only_when_it_fits_one_page() {
+    // Parquet stores a dictionary entry as a four-byte length and the bytes: 32 bytes for each
+    // 28-character id, and it falls back to plain pages once the page reaches 1 MiB, so 32,768
+    // ids must not get one.
+    let limit = 1 << 20;
+    let rt = runtime();
+    for (distinct, dictionary) in [(limit / 32 - 1, true), (limit / 32, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = records(9, distinct * 2);
+        for (i, record) in rows.iter_mut().enumerate() {
+            record.trace_id = Some(format!("{:028x}", i % distinct));
+        }
+        let written = write_segment(dir.path(), &rows, SegmentWriterOptions::default());
+        let reader = rt
+            .block_on(SegmentReader::open_local(&written.path))
+            .unwrap();
+        let encodings = trace_id_encodings(&reader);
+        assert_eq!(encodings.len(), 1, "one row group");
+        let has = |e| encodings[0].contains(&e);
+        // A dictionary that never falls back: no page of the fallback encoding.
+        assert_eq!(
+            has(parquet::basic::Encoding::RLE_DICTIONARY),
+            dictionary,
+            "{distinct} ids: {encodings:?}"
+        );
+        assert_eq!(
+            has(parquet::basic::Encoding::DELTA_LENGTH_BYTE_ARRAY),
+            !dictionary,
+            "{distinct} ids: {encodings:?}"
+        );
+        let ids = read_all(&reader);
+        let ids = ids
+            .column_by_name(schema::TRACE_ID)
+            .unwrap()
+            .as_string::<i32>();
+        let distinct_read: BTreeSet<&str> = ids.iter().flatten().collect();
+        assert_eq!(distinct_read.len(), distinct);
+    }
+}
+
 #[test]
 fn read_rows_returns_exactly_the_rows_asked_for() {
     let dir = tempfile::tempdir().unwrap();
