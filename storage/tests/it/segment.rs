@@ -548,6 +548,56 @@ fn a_trace_id_dictionary_is_chosen_only_when_it_fits_one_page() {
 }
 
 #[test]
+fn timestamps_of_whole_seconds_are_compressed_and_finer_ones_are_not() {
+    let rt = runtime();
+    // About ten lines a second, in the time units of a syslog, a Java and a Go logger; then
+    // whole seconds but for every tenth or every eleventh line (lines given their arrival time).
+    for (unit, off_every, compressed) in [
+        (1_000_000_000, 0, true),
+        (1_000_000, 0, false),
+        (1, 0, false),
+        (1_000_000_000, 11, true),
+        (1_000_000_000, 9, false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = records(13, 3000);
+        for (i, record) in rows.iter_mut().enumerate() {
+            let ns = 1_700_000_000_000_000_000 + i as i64 * 97_345_678;
+            let off = off_every > 0 && i % off_every == 0;
+            record.timestamp = Some(if off { ns + 1 } else { ns / unit * unit });
+        }
+        let written = write_segment(dir.path(), &rows, SegmentWriterOptions::default());
+        let reader = rt
+            .block_on(SegmentReader::open_local(&written.path))
+            .unwrap();
+        let metadata = reader.metadata();
+        let column = metadata
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.path().string() == schema::TIMESTAMP)
+            .unwrap();
+        let codec = metadata.row_group(0).column(column).compression();
+        assert_eq!(
+            codec != parquet::basic::Compression::UNCOMPRESSED,
+            compressed,
+            "unit {unit} ns, every {off_every}th off: {codec:?}"
+        );
+        let mut want: Vec<i64> = rows.iter().map(|r| r.timestamp.unwrap()).collect();
+        let mut got: Vec<i64> = read_all(&reader)
+            .column_by_name(schema::TIMESTAMP)
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+            .values()
+            .to_vec();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want, "unit {unit} ns");
+    }
+}
+
+#[test]
 fn read_rows_returns_exactly_the_rows_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let records = records(11, 5000);
