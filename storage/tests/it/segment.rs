@@ -598,6 +598,40 @@ fn timestamps_of_whole_seconds_are_compressed_and_finer_ones_are_not() {
 }
 
 #[test]
+fn free_text_and_ids_use_zstd_level_1_at_the_default_levels() {
+    // A footer records the codec but not its level, so the level shows in the sizes: at
+    // levels 1 and 3 `message` is compressed alike (level 1), at 9 differently.
+    let rt = runtime();
+    let records = records(17, 4000);
+    let message_bytes = |level| {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SegmentWriterOptions {
+            compression: SegmentCompression::Zstd { level },
+            ..Default::default()
+        };
+        let written = write_segment(dir.path(), &records, options);
+        let reader = rt
+            .block_on(SegmentReader::open_local(&written.path))
+            .unwrap();
+        let metadata = reader.metadata();
+        let chunk = metadata
+            .row_group(0)
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == schema::MESSAGE)
+            .unwrap();
+        assert!(matches!(
+            chunk.compression(),
+            parquet::basic::Compression::ZSTD(_)
+        ));
+        chunk.compressed_size()
+    };
+    let (one, three, nine) = (message_bytes(1), message_bytes(3), message_bytes(9));
+    assert_eq!(one, three);
+    assert_ne!(one, nine);
+}
+
+#[test]
 fn read_rows_returns_exactly_the_rows_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let records = records(11, 5000);
