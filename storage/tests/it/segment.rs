@@ -412,24 +412,30 @@ fn row_selection_reads_exactly_the_blocks_of_a_term() {
     );
 }
 
-/// Whether each row group's `trace_id` chunk has a dictionary page.
-fn trace_id_dictionaries(reader: &SegmentReader) -> Vec<bool> {
+/// The column chunk metadata of leaf column `path` in each row group.
+fn chunks_of(
+    reader: &SegmentReader,
+    path: &str,
+) -> Vec<parquet::file::metadata::ColumnChunkMetaData> {
     let metadata = reader.metadata();
-    let column = metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.path().string() == schema::TRACE_ID)
-        .unwrap();
     (0..metadata.num_row_groups())
         .map(|rg| {
             metadata
                 .row_group(rg)
-                .column(column)
-                .dictionary_page_offset()
-                .is_some()
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == path)
+                .unwrap()
+                .clone()
         })
+        .collect()
+}
+
+/// Whether each row group's `trace_id` chunk has a dictionary page.
+fn trace_id_dictionaries(reader: &SegmentReader) -> Vec<bool> {
+    chunks_of(reader, schema::TRACE_ID)
+        .iter()
+        .map(|c| c.dictionary_page_offset().is_some())
         .collect()
 }
 
@@ -493,16 +499,9 @@ fn repeated_trace_ids_get_a_dictionary_and_unique_ones_do_not() {
 
 /// The encodings of each row group's `trace_id` chunk.
 fn trace_id_encodings(reader: &SegmentReader) -> Vec<Vec<parquet::basic::Encoding>> {
-    let metadata = reader.metadata();
-    let column = metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
+    chunks_of(reader, schema::TRACE_ID)
         .iter()
-        .position(|c| c.path().string() == schema::TRACE_ID)
-        .unwrap();
-    (0..metadata.num_row_groups())
-        .map(|rg| metadata.row_group(rg).column(column).encodings().collect())
+        .map(|c| c.encodings().collect())
         .collect()
 }
 
@@ -570,15 +569,7 @@ fn timestamps_of_whole_seconds_are_compressed_and_finer_ones_are_not() {
         let reader = rt
             .block_on(SegmentReader::open_local(&written.path))
             .unwrap();
-        let metadata = reader.metadata();
-        let column = metadata
-            .file_metadata()
-            .schema_descr()
-            .columns()
-            .iter()
-            .position(|c| c.path().string() == schema::TIMESTAMP)
-            .unwrap();
-        let codec = metadata.row_group(0).column(column).compression();
+        let codec = chunks_of(&reader, schema::TIMESTAMP)[0].compression();
         assert_eq!(
             codec != parquet::basic::Compression::UNCOMPRESSED,
             compressed,
@@ -613,13 +604,7 @@ fn free_text_and_ids_use_zstd_level_1_at_the_default_levels() {
         let reader = rt
             .block_on(SegmentReader::open_local(&written.path))
             .unwrap();
-        let metadata = reader.metadata();
-        let chunk = metadata
-            .row_group(0)
-            .columns()
-            .iter()
-            .find(|c| c.column_path().string() == schema::MESSAGE)
-            .unwrap();
+        let chunk = chunks_of(&reader, schema::MESSAGE).remove(0);
         assert!(matches!(
             chunk.compression(),
             parquet::basic::Compression::ZSTD(_)
