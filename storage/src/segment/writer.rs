@@ -1,5 +1,5 @@
-//! Writes one segment: orders rows by service, level and time, writes the row groups, appends
-//! the term index through the writer, then closes, fsyncs and renames the file into place.
+//! Writes one segment: orders rows by service, level and time, picks encodings from the rows,
+//! writes the row groups, appends the term index, then closes, fsyncs and renames into place.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -28,11 +28,17 @@ use crate::tokenizer::TOKENIZER_VERSION;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmentCompression {
     /// zstd at `level`; at levels 1-3, `message`, `trace_id` and `span_id` use level 1
-    /// ([`text_zstd_level`]).
+    /// (smaller and faster for them, docs/format.md "Rows").
     Zstd {
         level: i32,
     },
     Lz4,
+}
+
+impl Default for SegmentCompression {
+    fn default() -> Self {
+        SegmentCompression::Zstd { level: 3 }
+    }
 }
 
 /// The zstd level of `message`, `trace_id` and `span_id` when the segment's is `level`: 1 for
@@ -42,12 +48,6 @@ pub enum SegmentCompression {
 /// follow: level 1 took 2.7% more for them.
 fn text_zstd_level(level: i32) -> i32 {
     if (1..=3).contains(&level) { 1 } else { level }
-}
-
-impl Default for SegmentCompression {
-    fn default() -> Self {
-        SegmentCompression::Zstd { level: 3 }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -469,7 +469,7 @@ fn timestamps_are_whole_seconds(batches: &[&RecordBatch]) -> bool {
 
 /// What [`writer_properties`] decides from the rows themselves.
 #[derive(Debug, Clone, Copy)]
-struct DataTraits {
+struct DataChoices {
     /// `trace_id` gets a dictionary ([`trace_ids_repeat`]).
     trace_dictionary: bool,
     /// `timestamp` is compressed ([`timestamps_are_whole_seconds`]).
@@ -479,7 +479,7 @@ struct DataTraits {
 fn writer_properties(
     labels: &SegmentLabels,
     options: &SegmentWriterOptions,
-    traits: DataTraits,
+    choices: DataChoices,
 ) -> WriterProperties {
     let compression = match options.compression {
         SegmentCompression::Zstd { level } => {
@@ -517,7 +517,7 @@ fn writer_properties(
     }
     let trace = ColumnPath::from(schema::TRACE_ID);
     props = props
-        .set_column_dictionary_enabled(trace.clone(), traits.trace_dictionary)
+        .set_column_dictionary_enabled(trace.clone(), choices.trace_dictionary)
         .set_column_dictionary_page_size_limit(trace, TRACE_DICTIONARY_BYTES);
     // Ids of one length: with their lengths packed apart, zstd sees only the random hex, not a
     // four-byte length between every two ids (docs/format.md, "Rows"). With a dictionary, this
@@ -561,7 +561,7 @@ fn writer_properties(
     // columns (0.2 bytes a row in all), while a zstd column costs every read a codec and a
     // decompression. Aggregations read little else.
     for column in UNCOMPRESSED_COLUMNS {
-        if column == schema::TIMESTAMP && traits.whole_seconds {
+        if column == schema::TIMESTAMP && choices.whole_seconds {
             continue;
         }
         props = props.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
@@ -589,11 +589,11 @@ fn write_file(
         stripe_crc: 0,
         stripe_fill: 0,
     };
-    let traits = DataTraits {
+    let choices = DataChoices {
         trace_dictionary: trace_ids_repeat(rows.batches),
         whole_seconds: timestamps_are_whole_seconds(rows.batches),
     };
-    let props = writer_properties(labels, options, traits);
+    let props = writer_properties(labels, options, choices);
     let parquet_err = |e| StorageError::write_failed(location.clone(), e);
     let mut writer = ArrowWriter::try_new(sink, log_schema(), Some(props)).map_err(parquet_err)?;
     for row_group in rows.order.chunks(options.row_group_rows.max(1)) {
