@@ -8,6 +8,9 @@
 //! `--sparse` instead writes LINES text lines one hour apart (an old file with a line an hour),
 //! where what matters is peak RSS and the number of segments, not lines/s.
 //! The `silt` binary is `$SILT_BIN` or `target/release/silt`.
+//! `--against BASE` runs `BASE` (another `silt` binary) and the tested one in turn, `--runs N`
+//! times each (3 by default with `--against`), on the same corpus, and prints the medians and
+//! their ratio: this host's speed drifts too much for runs made minutes apart to be compared.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -93,47 +96,136 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
+    let against = args
+        .iter()
+        .position(|a| a == "--against")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let runs: usize = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if against.is_some() { 3 } else { 1 });
     let data = work.join("data");
-    let _ = std::fs::remove_dir_all(&data);
+    let mut tested = Vec::new();
+    let mut base = Vec::new();
+    for _ in 0..runs.max(1) {
+        if let Some(bin) = &against {
+            let run = ingest_once(bin, &corpus, &data, lines, raw_bytes);
+            run.print(&format!("base {}", bin.display()));
+            base.push(run);
+        }
+        let run = ingest_once(&silt, &corpus, &data, lines, raw_bytes);
+        run.print(&format!("silt ingest ({})", silt.display()));
+        tested.push(run);
+    }
+    if tested.len() > 1 || !base.is_empty() {
+        println!("medians of {} runs:", tested.len());
+        let rows: [(&str, fn(&Run) -> f64); 4] = [
+            ("lines/s", |r| r.lines_per_sec),
+            ("CPU µs a line", |r| r.cpu_us_per_line),
+            ("peak RSS MiB", |r| r.max_rss_mib),
+            ("raw/disk", |r| r.raw_per_disk),
+        ];
+        for (name, field) in rows {
+            let t = median(tested.iter().map(field).collect());
+            if base.is_empty() {
+                println!("  {name:14} {t:>12.2}");
+            } else {
+                let b = median(base.iter().map(field).collect());
+                println!(
+                    "  {name:14} {t:>12.2}   base {b:>12.2}   ratio {:.3}",
+                    t / b
+                );
+            }
+        }
+    }
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+}
+
+/// One `silt ingest` of the corpus into a fresh data directory.
+struct Run {
+    secs: f64,
+    lines: u64,
+    lines_per_sec: f64,
+    mb_per_sec: f64,
+    usage: ChildUsage,
+    cpu_us_per_line: f64,
+    max_rss_mib: f64,
+    segment_files: usize,
+    disk: u64,
+    segments: u64,
+    raw_per_disk: f64,
+}
+
+fn ingest_once(silt: &Path, corpus: &Path, data: &Path, lines: u64, raw_bytes: u64) -> Run {
+    let _ = std::fs::remove_dir_all(data);
     let started = Instant::now();
-    let child = std::process::Command::new(&silt)
+    let child = std::process::Command::new(silt)
         .arg("ingest")
         .arg("--data-dir")
-        .arg(&data)
-        .arg(&corpus)
+        .arg(data)
+        .arg(corpus)
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .unwrap();
     let usage = wait_with_rusage(child.id() as i32);
-    let (status, max_rss_kib) = (usage.status, usage.max_rss_kib);
     let secs = started.elapsed().as_secs_f64();
-    assert!(status == 0, "silt ingest failed with status {status}");
-    let disk = dir_bytes(&data);
-    let segments = dir_bytes(&data.join("segments"));
-    println!("silt ingest: {lines} lines in {secs:.2} s");
-    println!(
-        "  throughput   {:.0} lines/s, {:.1} MB/s",
-        lines as f64 / secs,
-        raw_bytes as f64 / 1e6 / secs
+    assert!(
+        usage.status == 0,
+        "{} ingest failed with status {}",
+        silt.display(),
+        usage.status
     );
-    println!(
-        "  CPU          {:.2} s user + {:.2} s sys = {:.2} µs a line ({:.0}% of one core)",
-        usage.user_secs,
-        usage.sys_secs,
-        (usage.user_secs + usage.sys_secs) * 1e6 / lines.max(1) as f64,
-        (usage.user_secs + usage.sys_secs) * 100.0 / secs
-    );
-    println!("  peak RSS     {:.0} MiB", max_rss_kib as f64 / 1024.0);
-    println!(
-        "  segments     {}",
-        count_files(&data.join("segments"), "parquet")
-    );
-    println!(
-        "  on disk      {disk} bytes (segments {segments}); raw/disk = {:.2}x",
-        raw_bytes as f64 / disk as f64
-    );
-    if keep.is_none() {
-        let _ = std::fs::remove_dir_all(&work);
+    let disk = dir_bytes(data);
+    Run {
+        secs,
+        lines,
+        lines_per_sec: lines as f64 / secs,
+        mb_per_sec: raw_bytes as f64 / 1e6 / secs,
+        cpu_us_per_line: (usage.user_secs + usage.sys_secs) * 1e6 / lines.max(1) as f64,
+        max_rss_mib: usage.max_rss_kib as f64 / 1024.0,
+        segment_files: count_files(&data.join("segments"), "parquet"),
+        disk,
+        segments: dir_bytes(&data.join("segments")),
+        raw_per_disk: raw_bytes as f64 / disk as f64,
+        usage,
+    }
+}
+
+impl Run {
+    fn print(&self, what: &str) {
+        println!("{what}: {} lines in {:.2} s", self.lines, self.secs);
+        println!(
+            "  throughput   {:.0} lines/s, {:.1} MB/s",
+            self.lines_per_sec, self.mb_per_sec
+        );
+        println!(
+            "  CPU          {:.2} s user + {:.2} s sys = {:.2} µs a line ({:.0}% of one core)",
+            self.usage.user_secs,
+            self.usage.sys_secs,
+            self.cpu_us_per_line,
+            (self.usage.user_secs + self.usage.sys_secs) * 100.0 / self.secs
+        );
+        println!("  peak RSS     {:.0} MiB", self.max_rss_mib);
+        println!("  segments     {}", self.segment_files);
+        println!(
+            "  on disk      {} bytes (segments {}); raw/disk = {:.2}x",
+            self.disk, self.segments, self.raw_per_disk
+        );
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 
