@@ -122,7 +122,7 @@ fn main() {
     }
     if tested.len() > 1 || !base.is_empty() {
         println!("medians of {} runs:", tested.len());
-        let rows: [(&str, fn(&Run) -> f64); 4] = [
+        let rows: [Metric; 4] = [
             ("lines/s", |r| r.lines_per_sec),
             ("CPU µs a line", |r| r.cpu_us_per_line),
             ("peak RSS MiB", |r| r.max_rss_mib),
@@ -146,6 +146,9 @@ fn main() {
     }
 }
 
+/// A figure of a run, by name.
+type Metric = (&'static str, fn(&Run) -> f64);
+
 /// One `silt ingest` of the corpus into a fresh data directory.
 struct Run {
     secs: f64,
@@ -164,6 +167,8 @@ struct Run {
 fn ingest_once(silt: &Path, corpus: &Path, data: &Path, lines: u64, raw_bytes: u64) -> Run {
     let _ = std::fs::remove_dir_all(data);
     let started = Instant::now();
+    // Reaped by `wait4` below, which also reports its CPU time and peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(silt)
         .arg("ingest")
         .arg("--data-dir")
