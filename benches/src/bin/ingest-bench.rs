@@ -33,9 +33,14 @@ fn dir_bytes(path: &Path) -> u64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // LINES is the first number that is not the value of a flag.
     let lines: u64 = args
         .iter()
-        .find_map(|a| a.parse().ok())
+        .enumerate()
+        .filter(|&(i, _)| {
+            i == 0 || !matches!(args[i - 1].as_str(), "--keep" | "--against" | "--runs")
+        })
+        .find_map(|(_, a)| a.parse().ok())
         .unwrap_or(2_000_000);
     let keep = args
         .iter()
