@@ -534,19 +534,17 @@ fn writer_properties(
         "value".into(),
     ]);
     props = props.set_column_dictionary_enabled(values.clone(), false);
-    // The wide columns: free text and random ids.
-    if let SegmentCompression::Zstd { level } = options.compression {
-        let text = ZstdLevel::try_new(text_zstd_level(level)).unwrap_or_default();
-        for column in [schema::MESSAGE, schema::TRACE_ID, schema::SPAN_ID] {
-            props = props.set_column_compression(ColumnPath::from(column), Compression::ZSTD(text));
-        }
-    }
-    for path in [
-        ColumnPath::from(schema::MESSAGE),
-        ColumnPath::from(schema::TRACE_ID),
-        ColumnPath::from(schema::SPAN_ID),
-        values,
+    // The wide columns: free text and random ids (`text`), and the attribute values.
+    for (path, text) in [
+        (ColumnPath::from(schema::MESSAGE), true),
+        (ColumnPath::from(schema::TRACE_ID), true),
+        (ColumnPath::from(schema::SPAN_ID), true),
+        (values, false),
     ] {
+        if let (true, SegmentCompression::Zstd { level }) = (text, options.compression) {
+            let level = ZstdLevel::try_new(text_zstd_level(level)).unwrap_or_default();
+            props = props.set_column_compression(path.clone(), Compression::ZSTD(level));
+        }
         props = props
             // Min/max prune nothing (each page's range spans nearly all values), and searches
             // reach these rows through the term index: no statistics, so no column-index
