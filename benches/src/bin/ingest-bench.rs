@@ -31,22 +31,25 @@ fn dir_bytes(path: &Path) -> u64 {
         .sum()
 }
 
+/// The flags that take a value.
+const VALUE_FLAGS: [&str; 3] = ["--keep", "--against", "--runs"];
+
+/// The value after `flag` on the command line.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1).map(String::as_str)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // LINES is the first number that is not the value of a flag.
     let lines: u64 = args
         .iter()
         .enumerate()
-        .filter(|&(i, _)| {
-            i == 0 || !matches!(args[i - 1].as_str(), "--keep" | "--against" | "--runs")
-        })
+        .filter(|&(i, _)| i == 0 || !VALUE_FLAGS.contains(&args[i - 1].as_str()))
         .find_map(|(_, a)| a.parse().ok())
         .unwrap_or(2_000_000);
-    let keep = args
-        .iter()
-        .position(|a| a == "--keep")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
+    let keep = flag_value(&args, "--keep").map(PathBuf::from);
     let sparse = args.iter().any(|a| a == "--sparse");
     let silt = std::env::var_os("SILT_BIN")
         .map(PathBuf::from)
@@ -101,15 +104,8 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let against = args
-        .iter()
-        .position(|a| a == "--against")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
-    let runs: usize = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1))
+    let against = flag_value(&args, "--against").map(PathBuf::from);
+    let runs: usize = flag_value(&args, "--runs")
         .and_then(|n| n.parse().ok())
         .unwrap_or(if against.is_some() { 3 } else { 1 });
     let data = work.join("data");
@@ -128,10 +124,10 @@ fn main() {
     if tested.len() > 1 || !base.is_empty() {
         println!("medians of {} runs:", tested.len());
         let rows: [Metric; 4] = [
-            ("lines/s", |r| r.lines_per_sec),
-            ("CPU µs a line", |r| r.cpu_us_per_line),
-            ("peak RSS MiB", |r| r.max_rss_mib),
-            ("raw/disk", |r| r.raw_per_disk),
+            ("lines/s", Run::lines_per_sec),
+            ("CPU µs a line", Run::cpu_us_per_line),
+            ("peak RSS MiB", Run::max_rss_mib),
+            ("raw/disk", Run::raw_per_disk),
         ];
         for (name, field) in rows {
             let t = median(tested.iter().map(field).collect());
@@ -158,15 +154,11 @@ type Metric = (&'static str, fn(&Run) -> f64);
 struct Run {
     secs: f64,
     lines: u64,
-    lines_per_sec: f64,
-    mb_per_sec: f64,
+    raw_bytes: u64,
     usage: ChildUsage,
-    cpu_us_per_line: f64,
-    max_rss_mib: f64,
     segment_files: usize,
     disk: u64,
     segments: u64,
-    raw_per_disk: f64,
 }
 
 fn ingest_once(silt: &Path, corpus: &Path, data: &Path, lines: u64, raw_bytes: u64) -> Run {
@@ -190,41 +182,59 @@ fn ingest_once(silt: &Path, corpus: &Path, data: &Path, lines: u64, raw_bytes: u
         silt.display(),
         usage.status
     );
-    let disk = dir_bytes(data);
     Run {
         secs,
         lines,
-        lines_per_sec: lines as f64 / secs,
-        mb_per_sec: raw_bytes as f64 / 1e6 / secs,
-        cpu_us_per_line: (usage.user_secs + usage.sys_secs) * 1e6 / lines.max(1) as f64,
-        max_rss_mib: usage.max_rss_kib as f64 / 1024.0,
-        segment_files: count_files(&data.join("segments"), "parquet"),
-        disk,
-        segments: dir_bytes(&data.join("segments")),
-        raw_per_disk: raw_bytes as f64 / disk as f64,
+        raw_bytes,
         usage,
+        segment_files: count_files(&data.join("segments"), "parquet"),
+        disk: dir_bytes(data),
+        segments: dir_bytes(&data.join("segments")),
     }
 }
 
 impl Run {
+    fn lines_per_sec(&self) -> f64 {
+        self.lines as f64 / self.secs
+    }
+
+    fn cpu_secs(&self) -> f64 {
+        self.usage.user_secs + self.usage.sys_secs
+    }
+
+    fn cpu_us_per_line(&self) -> f64 {
+        self.cpu_secs() * 1e6 / self.lines.max(1) as f64
+    }
+
+    fn max_rss_mib(&self) -> f64 {
+        self.usage.max_rss_kib as f64 / 1024.0
+    }
+
+    fn raw_per_disk(&self) -> f64 {
+        self.raw_bytes as f64 / self.disk as f64
+    }
+
     fn print(&self, what: &str) {
         println!("{what}: {} lines in {:.2} s", self.lines, self.secs);
         println!(
             "  throughput   {:.0} lines/s, {:.1} MB/s",
-            self.lines_per_sec, self.mb_per_sec
+            self.lines_per_sec(),
+            self.raw_bytes as f64 / 1e6 / self.secs
         );
         println!(
             "  CPU          {:.2} s user + {:.2} s sys = {:.2} µs a line ({:.0}% of one core)",
             self.usage.user_secs,
             self.usage.sys_secs,
-            self.cpu_us_per_line,
-            (self.usage.user_secs + self.usage.sys_secs) * 100.0 / self.secs
+            self.cpu_us_per_line(),
+            self.cpu_secs() * 100.0 / self.secs
         );
-        println!("  peak RSS     {:.0} MiB", self.max_rss_mib);
+        println!("  peak RSS     {:.0} MiB", self.max_rss_mib());
         println!("  segments     {}", self.segment_files);
         println!(
             "  on disk      {} bytes (segments {}); raw/disk = {:.2}x",
-            self.disk, self.segments, self.raw_per_disk
+            self.disk,
+            self.segments,
+            self.raw_per_disk()
         );
     }
 }
