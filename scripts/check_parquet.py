@@ -3,6 +3,8 @@ columns Silt expects. Usage: check_parquet.py EXPECTED.json
 
 EXPECTED.json lists segments with their expected row count, time range, sum of _seq and a
 sample of (_seq, message, service, attributes) rows, written by the Rust test that calls this.
+A segment stores its frequent attribute keys as columns `attributes.<key>` after the log
+schema's (docs/format.md, "Shredded attributes"); an attribute is in its column or in the map.
 """
 import json
 import sys
@@ -29,7 +31,15 @@ def main(path):
         assert max_ts == seg["max_timestamp"], (file, max_ts, seg["max_timestamp"])
         assert int(seq_sum) == seg["seq_sum"], (file, seq_sum, seg["seq_sum"])
         names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [file]).fetchall()]
-        assert names == COLUMNS, names
+        assert names[:len(COLUMNS)] == COLUMNS, names
+        shredded = names[len(COLUMNS):]
+        assert all(n.startswith("attributes.") for n in shredded), names
+        assert "attributes.user.id" in shredded, names
+        user_id = 'coalesce("attributes.user.id", map_extract(attributes, \'user.id\')[1])'
+        in_map = con.execute(
+            "SELECT count(*) FROM read_parquet(?) WHERE map_extract(attributes, 'user.id')[1] IS NOT NULL",
+            [file]).fetchone()[0]
+        assert in_map == 0, f"{in_map} rows keep the shredded key user.id in the map"
         # Rows are clustered by service (nulls first), then level (none, TRACE … FATAL, other
         # words), each cluster in (timestamp, _seq) order: docs/format.md, "Rows".
         misplaced = con.execute(
@@ -43,7 +53,7 @@ def main(path):
         assert misplaced == 0, f"{misplaced} rows out of (service, level, timestamp, _seq) order"
         for sample in seg["sample"]:
             got = con.execute(
-                "SELECT message, service, map_extract(attributes, 'user.id')[1] FROM read_parquet(?) WHERE _seq = ?",
+                f"SELECT message, service, {user_id} FROM read_parquet(?) WHERE _seq = ?",
                 [file, sample["seq"]]).fetchall()
             assert got == [(sample["message"], sample["service"], sample["user_id"])], (got, sample)
         # pyarrow
@@ -51,14 +61,16 @@ def main(path):
         footer = pq.ParquetFile(file).metadata.metadata
         assert footer[b"silt.row_order"] == b"service,level,timestamp,_seq", footer
         assert table.num_rows == seg["rows"]
-        assert table.column_names == COLUMNS, table.column_names
+        assert table.column_names == names, table.column_names
         by_seq = {s: i for i, s in enumerate(table.column("_seq").to_pylist())}
         messages = table.column("message")
         attributes = table.column("attributes")
+        user_ids = table.column("attributes.user.id")
         for sample in seg["sample"]:
             i = by_seq[sample["seq"]]
             assert messages[i].as_py() == sample["message"]
             attrs = dict(attributes[i].as_py())
+            attrs.setdefault("user.id", user_ids[i].as_py())
             assert attrs.get("user.id") == sample["user_id"], attrs
         print(f"ok {file}: {rows} rows (duckdb, pyarrow)")
 

@@ -651,3 +651,100 @@ fn sql_search_with_attributes_under_or_resolves_its_columns() {
     let got: Vec<(i64, u64)> = batches.iter().flat_map(keys).collect();
     assert_eq!(got, expected(&f, &q, TimeRange::ALL));
 }
+
+/// `segment_bytes_read` of `EXPLAIN ANALYZE sql`.
+fn segment_bytes_read(f: &Fixture, sql: &str) -> u64 {
+    let batches =
+        f.rt.block_on(f.engine.sql("t1", &format!("EXPLAIN ANALYZE {sql}")))
+            .unwrap();
+    let text: String = batches
+        .iter()
+        .flat_map(|b| {
+            b.column(1)
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let at = text.find("segment_bytes_read=").expect("metric") + "segment_bytes_read=".len();
+    // DataFusion prints counts as `812`, `12.34 K` or `1.20 M`.
+    let mut words = text[at..].split([' ', ',', ']']);
+    let number: f64 = words.next().unwrap().parse().unwrap();
+    let scale = match words.next() {
+        Some("K") => 1e3,
+        Some("M") => 1e6,
+        Some("B") => 1e9,
+        _ => 1.0,
+    };
+    (number * scale) as u64
+}
+
+#[test]
+fn sql_reads_shredded_attributes_like_the_map() {
+    // Both keys are frequent, so every segment stores them as columns of their own; SQL sees
+    // the same `attributes` as before, and `attributes['k']` reads only k's column.
+    let f = fixture(9, 3000);
+    let batches =
+        f.rt.block_on(f.engine.sql(
+            "t1",
+            "SELECT _seq, attributes, attributes['http.status'] AS status FROM logs ORDER BY _seq",
+        ))
+        .unwrap();
+    let mut got = BTreeMap::new();
+    for b in &batches {
+        let seq = b.column(0).as_primitive::<UInt64Type>();
+        let attrs = b.column(1).as_map();
+        let status = b.column(2).as_string::<i32>();
+        for row in 0..b.num_rows() {
+            let entries = attrs.value(row);
+            let keys = entries.column(0).as_string::<i32>();
+            let values = entries.column(1).as_string::<i32>();
+            let mut list: Vec<(String, String)> = (0..keys.len())
+                .map(|i| (keys.value(i).to_owned(), values.value(i).to_owned()))
+                .collect();
+            list.sort();
+            let status = status.is_valid(row).then(|| status.value(row).to_owned());
+            got.insert(seq.value(row), (list, status));
+        }
+    }
+    assert_eq!(got.len(), f.rows.len());
+    for row in &f.rows {
+        let mut want = row.record.attributes.clone();
+        want.sort();
+        let status = want
+            .iter()
+            .find(|(k, _)| k == "http.status")
+            .map(|(_, v)| v.clone());
+        assert_eq!(got[&row.seq], (want, status), "seq {}", row.seq);
+    }
+
+    // A filter on a shredded key gives the brute-force rows.
+    let sql = "SELECT _seq FROM logs WHERE attributes['http.status'] = '500' AND CAST(attributes['duration_ms'] AS INT) < 100 ORDER BY _seq";
+    let batches = f.rt.block_on(f.engine.sql("t1", sql)).unwrap();
+    let got: Vec<u64> = batches.iter().flat_map(seqs).collect();
+    let want: Vec<u64> = f
+        .rows
+        .iter()
+        .filter(|r| {
+            let attr = |k: &str| {
+                r.record
+                    .attributes
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.as_str())
+            };
+            attr("http.status") == Some("500")
+                && attr("duration_ms").is_some_and(|d| d.parse::<i32>().unwrap() < 100)
+        })
+        .map(|r| r.seq)
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+
+    // One key's column is a fraction of the whole map.
+    let one = segment_bytes_read(&f, "SELECT attributes['duration_ms'] FROM logs");
+    let whole = segment_bytes_read(&f, "SELECT attributes FROM logs");
+    assert!(one * 2 < whole, "one key read {one} bytes, the map {whole}");
+}

@@ -6,6 +6,7 @@ pub mod hits;
 pub mod pruning;
 pub mod row_filter;
 pub mod search;
+pub mod shredded;
 pub mod snapshot;
 pub mod sql;
 pub mod table;

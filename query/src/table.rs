@@ -33,6 +33,7 @@ use silt_storage::segment::SegmentReader;
 use crate::access_plan::segment_access_plan;
 use crate::pruning::{IndexPredicate, TimeRange, candidate_blocks};
 use crate::search::STREAM;
+use crate::shredded::ShreddedAttributesAdapterFactory;
 use crate::snapshot::{TableSnapshot, is_narrow, is_narrow_column, sql_file_schema, sql_schema};
 
 /// One tenant's `logs` table over a snapshot.
@@ -150,7 +151,7 @@ impl TableProvider for LogsTable {
                 .as_ref()
                 .map_or(u64::from(posting_blocks), RoaringBitmap::len);
             let mut file = PartitionedFile::new(entry.location.clone(), entry.bytes)
-                .with_arrow_schema(file_schema.clone())
+                .with_arrow_schema(reader.with_shred_fields(file_schema.clone()))
                 .with_partition_values(vec![ScalarValue::Utf8(Some(entry.stream.clone()))])
                 .with_extension(SegmentHandle(reader.clone()));
             if let Some(blocks) = &blocks {
@@ -195,6 +196,7 @@ impl TableProvider for LogsTable {
                 FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
                     .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
                     .with_projection_indices(projection.cloned())?
+                    .with_expr_adapter(Some(Arc::new(ShreddedAttributesAdapterFactory)))
                     .with_limit(limit)
                     .build();
             inputs.push(DataSourceExec::from_data_source(config));

@@ -3,6 +3,7 @@
 
 mod digest;
 mod reader;
+pub mod shred;
 mod source;
 mod writer;
 
@@ -14,8 +15,12 @@ pub use writer::{
     WrittenSegment, fsync_dir, sort_for_segment,
 };
 
-/// Version of the segment format (docs/format.md); recorded in the footer.
-pub const SEGMENT_FORMAT_VERSION: u32 = 1;
+/// Version of the segment format (docs/format.md); recorded in the footer. Version 2 added
+/// shredded attribute columns ([`shred`]).
+pub const SEGMENT_FORMAT_VERSION: u32 = 2;
+
+/// Segment format versions this build reads: version 1 is version 2 without shredded columns.
+pub const READABLE_FORMAT_VERSIONS: std::ops::RangeInclusive<u32> = 1..=SEGMENT_FORMAT_VERSION;
 
 /// Footer key-value metadata keys. They locate and check the index; they never hold it.
 pub mod footer_keys {

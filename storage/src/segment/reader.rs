@@ -14,8 +14,9 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use roaring::RoaringBitmap;
 
+use super::shred::{fold_batch, shredded_key};
 use super::source::StripeTable;
-use super::{SEGMENT_FORMAT_VERSION, SegmentFile, SegmentLabels, footer_digest, footer_keys};
+use super::{READABLE_FORMAT_VERSIONS, SegmentFile, SegmentLabels, footer_digest, footer_keys};
 use crate::error::{ErrorKind, Result, StorageError};
 use crate::index::{
     FIELD_SEPARATOR, FilterPartition, IndexDirectory, READABLE_INDEX_VERSIONS, Term, TermBlock,
@@ -61,7 +62,7 @@ impl SegmentFooter {
             })
         };
         let format_version = number(footer_keys::FORMAT_VERSION)?;
-        if format_version != u64::from(SEGMENT_FORMAT_VERSION) {
+        if !u32::try_from(format_version).is_ok_and(|v| READABLE_FORMAT_VERSIONS.contains(&v)) {
             return Err(StorageError::unsupported_version(
                 location,
                 format!("segment format version {format_version}"),
@@ -135,6 +136,8 @@ pub struct SegmentReader {
     metadata: Arc<ParquetMetaData>,
     footer: SegmentFooter,
     directory: Arc<IndexDirectory>,
+    /// Attribute keys stored as columns of their own, in column order (after the log schema's).
+    shreds: Arc<[String]>,
 }
 
 fn parquet_error(location: &str, e: ParquetError) -> StorageError {
@@ -202,6 +205,8 @@ impl SegmentReader {
         }
         check_offset_index(&metadata)
             .map_err(|what| StorageError::corrupt(&location, format!("page index: {what}")))?;
+        let shreds = stored_shreds(&metadata, footer.format_version)
+            .map_err(|what| StorageError::corrupt(&location, format!("columns: {what}")))?;
         let dir_range = footer.index_offset..footer.index_offset + footer.directory_length;
         let dir_bytes = file.read(dir_range).await?;
         let directory = IndexDirectory::decode(
@@ -259,7 +264,14 @@ impl SegmentReader {
             metadata,
             footer,
             directory: Arc::new(directory),
+            shreds: shreds.into(),
         })
+    }
+
+    /// Attribute keys this segment stores as columns of their own (`attributes.<key>`), in
+    /// column order; readers fold them back into `attributes`.
+    pub fn shredded_keys(&self) -> &[String] {
+        &self.shreds
     }
 
     pub fn location(&self) -> &str {
@@ -617,6 +629,8 @@ impl SegmentReader {
     }
 
     /// Reads the projected `columns` of the selected rows of some row groups, or of every row.
+    /// Batches have the log schema's columns (or those projected), with shredded attributes
+    /// folded back into `attributes`.
     async fn read_selection(
         &self,
         schema: Option<arrow::datatypes::SchemaRef>,
@@ -627,14 +641,22 @@ impl SegmentReader {
         let mut options =
             ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
         if let Some(schema) = schema {
-            options = options.with_schema(schema);
+            options = options.with_schema(self.with_shred_fields(schema));
         }
         let arrow_metadata = ArrowReaderMetadata::try_new(self.metadata.clone(), options)
             .map_err(|e| parquet_error(&location, e))?;
         let mut builder =
             ParquetRecordBatchStreamBuilder::new_with_metadata(self.file.clone(), arrow_metadata);
         if let Some(columns) = columns {
-            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+            // By top-level column: asking for `attributes` reads the shredded keys too.
+            let roots = builder.parquet_schema().root_schema().get_fields();
+            let wanted = |name: &str| {
+                columns.contains(&name)
+                    || (shredded_key(name).is_some()
+                        && columns.contains(&crate::schema::ATTRIBUTES))
+            };
+            let picked = (0..roots.len()).filter(|&i| wanted(roots[i].name()));
+            let mask = ProjectionMask::roots(builder.parquet_schema(), picked);
             builder = builder.with_projection(mask);
         }
         if let Some((row_groups, selection)) = selection {
@@ -643,10 +665,44 @@ impl SegmentReader {
                 .with_row_selection(selection);
         }
         let stream = builder.build().map_err(|e| parquet_error(&location, e))?;
-        stream
+        let batches: Vec<RecordBatch> = stream
             .try_collect()
             .await
-            .map_err(|e| parquet_error(&location, e))
+            .map_err(|e| parquet_error(&location, e))?;
+        if self.shreds.is_empty() {
+            return Ok(batches);
+        }
+        batches
+            .into_iter()
+            .map(|b| {
+                fold_batch(b).map_err(|e| {
+                    StorageError::corrupt(&location, format!("shredded attributes: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    /// `schema` (the log schema's columns, as some Arrow types) with this segment's shredded
+    /// columns appended as plain strings: the whole file's schema, as Parquet's reader wants it.
+    pub fn with_shred_fields(
+        &self,
+        schema: arrow::datatypes::SchemaRef,
+    ) -> arrow::datatypes::SchemaRef {
+        if self.shreds.is_empty() {
+            return schema;
+        }
+        let mut fields: Vec<arrow::datatypes::FieldRef> = schema.fields().iter().cloned().collect();
+        fields.extend(self.shreds.iter().map(|k| {
+            Arc::new(arrow::datatypes::Field::new(
+                super::shred::shred_column(k),
+                arrow::datatypes::DataType::Utf8,
+                true,
+            ))
+        }));
+        Arc::new(arrow::datatypes::Schema::new_with_metadata(
+            fields,
+            schema.metadata().clone(),
+        ))
     }
 
     /// Reads and checks every index block and fingerprint partition, and hashes the whole file.
@@ -687,6 +743,53 @@ impl SegmentReader {
             index_blocks_checked: blocks.len() + self.directory.filters.len(),
         })
     }
+}
+
+/// The shredded attribute keys of a segment, from its top-level columns: the log schema's, in
+/// order, then (format version 2) optional strings named `attributes.<key>`.
+fn stored_shreds(
+    metadata: &ParquetMetaData,
+    format_version: u32,
+) -> std::result::Result<Vec<String>, String> {
+    use parquet::basic::{ConvertedType, Repetition, Type as PhysicalType};
+    let roots = metadata
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields();
+    let log = crate::schema::log_schema();
+    if roots.len() < log.fields().len()
+        || roots
+            .iter()
+            .zip(log.fields())
+            .any(|(stored, field)| stored.name() != field.name())
+    {
+        let names: Vec<&str> = roots.iter().map(|t| t.name()).collect();
+        return Err(format!(
+            "expected the log schema's columns first, found {names:?}"
+        ));
+    }
+    let mut keys = Vec::new();
+    for column in &roots[log.fields().len()..] {
+        let key = shredded_key(column.name())
+            .ok_or_else(|| format!("unexpected column {:?}", column.name()))?;
+        let info = column.get_basic_info();
+        let is_string = column.is_primitive()
+            && column.get_physical_type() == PhysicalType::BYTE_ARRAY
+            && info.repetition() == Repetition::OPTIONAL
+            && info.converted_type() == ConvertedType::UTF8;
+        if !is_string || format_version < 2 {
+            return Err(format!(
+                "column {:?} is not a shredded attribute of format version 2",
+                column.name()
+            ));
+        }
+        if keys.iter().any(|k: &String| k == key) {
+            return Err(format!("column {:?} appears twice", column.name()));
+        }
+        keys.push(key.to_owned());
+    }
+    Ok(keys)
 }
 
 fn kv_value(metadata: &ParquetMetaData, key: &str) -> Option<String> {

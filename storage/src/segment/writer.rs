@@ -14,6 +14,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use super::shred::{ShredPlan, shred_column};
 use super::{
     DEFAULT_ROW_GROUP_ROWS, SEGMENT_FORMAT_VERSION, STATISTICS_TRUNCATE_BYTES, STRIPE_BYTES,
     footer_digest, footer_keys,
@@ -480,6 +481,7 @@ fn writer_properties(
     labels: &SegmentLabels,
     options: &SegmentWriterOptions,
     choices: DataChoices,
+    shreds: &ShredPlan,
 ) -> WriterProperties {
     let compression = match options.compression {
         SegmentCompression::Zstd { level } => {
@@ -534,13 +536,24 @@ fn writer_properties(
         "value".into(),
     ]);
     props = props.set_column_dictionary_enabled(values.clone(), false);
+    // Shredded attributes: a dictionary for the few-valued keys (docs/format.md, "Shredded
+    // attributes").
+    for (key, dictionary) in shreds.keys.iter().zip(&shreds.dictionary) {
+        props =
+            props.set_column_dictionary_enabled(ColumnPath::from(shred_column(key)), *dictionary);
+    }
     // The wide columns: free text and random ids (`text`), and the attribute values.
-    for (path, text) in [
+    let wide = [
         (ColumnPath::from(schema::MESSAGE), true),
         (ColumnPath::from(schema::TRACE_ID), true),
         (ColumnPath::from(schema::SPAN_ID), true),
         (values, false),
-    ] {
+    ];
+    let shredded = shreds
+        .keys
+        .iter()
+        .map(|key| (ColumnPath::from(shred_column(key)), false));
+    for (path, text) in wide.into_iter().chain(shredded) {
         if let (true, SegmentCompression::Zstd { level }) = (text, options.compression) {
             let level = ZstdLevel::try_new(text_zstd_level(level)).unwrap_or_default();
             props = props.set_column_compression(path.clone(), Compression::ZSTD(level));
@@ -591,9 +604,12 @@ fn write_file(
         trace_dictionary: trace_ids_repeat(rows.batches),
         whole_seconds: timestamps_are_whole_seconds(rows.batches),
     };
-    let props = writer_properties(labels, options, choices);
+    let shreds = ShredPlan::choose(rows.batches);
+    let file_schema = shreds.file_schema();
+    let props = writer_properties(labels, options, choices, &shreds);
     let parquet_err = |e| StorageError::write_failed(location.clone(), e);
-    let mut writer = ArrowWriter::try_new(sink, log_schema(), Some(props)).map_err(parquet_err)?;
+    let mut writer =
+        ArrowWriter::try_new(sink, file_schema.clone(), Some(props)).map_err(parquet_err)?;
     for row_group in rows.order.chunks(options.row_group_rows.max(1)) {
         // Copied in slices: Parquet keeps a row group encoded, not as Arrow, so a flush holds
         // two slices' copies (the one encoded, the one indexed) rather than whole row groups.
@@ -606,7 +622,10 @@ fn write_file(
                 let _ = index.join();
                 return Err(StorageError::invalid_input("index builder thread panicked"));
             }
-            writer.write(&batch).map_err(parquet_err)?;
+            let stored = shreds
+                .shred(&batch)
+                .map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
+            writer.write(&stored).map_err(parquet_err)?;
         }
         writer.flush().map_err(parquet_err)?;
     }
@@ -617,9 +636,9 @@ fn write_file(
     debug_assert_eq!(writer.inner().written, writer.bytes_written() as u64);
 
     let parquet_schema = parquet::arrow::ArrowSchemaConverter::new()
-        .convert(&log_schema())
+        .convert(&file_schema)
         .map_err(parquet_err)?;
-    let arrow_schema = parquet::arrow::encode_arrow_schema(&log_schema());
+    let arrow_schema = parquet::arrow::encode_arrow_schema(&file_schema);
     let digest = footer_digest(&arrow_schema, &parquet_schema, writer.flushed_row_groups());
     let builder = index
         .join()

@@ -1,6 +1,7 @@
 //! Frozen segments, one per index version: `tests/fixtures/segment_v1/` (format 1, index 1),
 //! `tests/fixtures/segment_v1_index_v2/` (format 1, index 2, seeded fingerprints) and
-//! `tests/fixtures/segment_v1_index_v3/` (format 1, index 3, Golomb-Rice fingerprint sets).
+//! `tests/fixtures/segment_v1_index_v3/` (format 1, index 3, Golomb-Rice fingerprint sets) and
+//! `tests/fixtures/segment_v2_index_v3/` (format 2, shredded attributes).
 //! Each was written once by its version and kept; it must read the same forever.
 //! `SILT_WRITE_FIXTURES=1` recreates the current version's (only when a version changes, into a
 //! new directory).
@@ -22,7 +23,7 @@ fn fixture_dir(name: &str) -> PathBuf {
 }
 
 /// The fixture this build writes.
-const CURRENT: &str = "segment_v1_index_v3";
+const CURRENT: &str = "segment_v2_index_v3";
 
 fn probe_terms() -> Vec<Term> {
     vec![
@@ -55,6 +56,33 @@ async fn segment_index_v3_fixture_still_reads() {
     check_fixture("segment_v1_index_v3", 3).await;
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn segment_v2_fixture_with_shredded_attributes_still_reads() {
+    check_fixture("segment_v2_index_v3", 3).await;
+    let segment = fixture_dir("segment_v2_index_v3").join("segment.parquet");
+    let reader = SegmentReader::open_local(&segment).await.unwrap();
+    assert_eq!(reader.footer().format_version, 2);
+    assert_eq!(reader.shredded_keys(), ["user.id", "http.status"]);
+}
+
+/// The attributes of every 50th row, as `[[key, value], …]` lists.
+fn sampled_attributes(rows: &arrow::array::RecordBatch) -> serde_json::Value {
+    let attributes = rows.column_by_name("attributes").unwrap().as_map();
+    (0..rows.num_rows())
+        .step_by(50)
+        .map(|row| {
+            let entries = attributes.value(row);
+            let keys = entries.column(0).as_string::<i32>();
+            let values = entries.column(1).as_string::<i32>();
+            (0..keys.len())
+                .map(|i| serde_json::json!([keys.value(i), values.value(i)]))
+                .collect::<Vec<_>>()
+                .into()
+        })
+        .collect::<Vec<serde_json::Value>>()
+        .into()
+}
+
 async fn check_fixture(name: &str, index_version: u16) {
     let segment = fixture_dir(name).join("segment.parquet");
     let expected_path = fixture_dir(name).join("expected.json");
@@ -79,6 +107,7 @@ async fn check_fixture(name: &str, index_version: u16) {
             "blake3": blake3::Hash::from(written.blake3).to_hex().to_string(),
             "first_message": messages.value(0),
             "last_message": messages.value(messages.len() - 1),
+            "attributes_every_50th_row": sampled_attributes(&rows),
             "postings": postings,
         });
         std::fs::write(
@@ -121,4 +150,8 @@ async fn check_fixture(name: &str, index_version: u16) {
         messages.value(messages.len() - 1),
         expected["last_message"].as_str().unwrap()
     );
+    // Fixtures since format 2 also pin the attributes as read back.
+    if let Some(want) = expected.get("attributes_every_50th_row") {
+        assert_eq!(&sampled_attributes(&rows), want);
+    }
 }

@@ -798,3 +798,185 @@ fn wrong_schema_is_refused() {
     );
     assert!(empty.finish().is_err());
 }
+
+/// `(key, value)` entries of each row of `batch`'s attributes, by `_seq`.
+fn attributes_by_seq(batch: &RecordBatch) -> BTreeMap<u64, Vec<(String, Option<String>)>> {
+    let seq = batch
+        .column_by_name(schema::SEQ)
+        .unwrap()
+        .as_primitive::<arrow::datatypes::UInt64Type>();
+    let attrs = batch.column_by_name(schema::ATTRIBUTES).unwrap().as_map();
+    (0..batch.num_rows())
+        .map(|row| {
+            let entries = attrs.value(row);
+            let keys = entries.column(0).as_string::<i32>();
+            let values = entries.column(1).as_string::<i32>();
+            let list = (0..keys.len())
+                .map(|i| {
+                    (
+                        keys.value(i).to_owned(),
+                        values.is_valid(i).then(|| values.value(i).to_owned()),
+                    )
+                })
+                .collect();
+            (seq.value(row), list)
+        })
+        .collect()
+}
+
+/// The top-level column names a segment stores.
+fn stored_columns(reader: &SegmentReader) -> Vec<String> {
+    reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_owned())
+        .collect()
+}
+
+#[test]
+fn frequent_attribute_keys_get_columns_and_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let n = 3000;
+    let mut rows = records(21, n);
+    for (i, record) in rows.iter_mut().enumerate() {
+        let region = ["eu-west-1", "us-east-1", "us-west-2", "ap-south-1"][i % 4];
+        let request = format!(
+            "req-{:016x}",
+            (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        );
+        record.attributes = if i % 10 == 3 && i < n / 3 {
+            // Another order: read back with the shredded keys first.
+            vec![
+                ("request_id".into(), request),
+                ("region".into(), region.into()),
+            ]
+        } else {
+            vec![
+                ("region".into(), region.into()),
+                ("request_id".into(), request),
+            ]
+        };
+        if i % 50 == 7 {
+            // In 2% of the rows: stays in the map.
+            record.attributes.push(("rare".into(), format!("r{i}")));
+        }
+        if i % 7 == 0 {
+            // A key repeated within a row: the first is the column's, the second the map's.
+            record.attributes.push(("region".into(), "again".into()));
+        }
+    }
+    let written = write_segment(dir.path(), &rows, small_options());
+    let reader = rt
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
+    assert_eq!(reader.shredded_keys(), ["region", "request_id"]);
+    let columns = stored_columns(&reader);
+    assert_eq!(
+        &columns[log_schema().fields().len()..],
+        ["attributes.region", "attributes.request_id"]
+    );
+    // Four regions get a dictionary, unique request ids none.
+    let dictionaries = |path: &str| -> Vec<bool> {
+        chunks_of(&reader, path)
+            .iter()
+            .map(|c| c.dictionary_page_offset().is_some())
+            .collect()
+    };
+    assert!(dictionaries("attributes.region").iter().all(|&d| d));
+    assert!(dictionaries("attributes.request_id").iter().all(|&d| !d));
+
+    // Every row reads back with its entries: in the written order where the shredded keys
+    // came first, and all of them in any case.
+    let all = read_all(&reader);
+    assert_eq!(all.schema(), log_schema());
+    let got = attributes_by_seq(&all);
+    assert_eq!(got.len(), n);
+    for (i, record) in rows.iter().enumerate() {
+        let want: Vec<(String, Option<String>)> = record
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        let row = &got[&(i as u64 + 1)];
+        if i % 10 == 3 && i < n / 3 {
+            let (mut a, mut b) = (row.clone(), want.clone());
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "row {i}");
+        } else {
+            assert_eq!(row, &want, "row {i}");
+        }
+    }
+
+    // Projections: `attributes` brings its columns along; other projections never show them.
+    let projected = rt
+        .block_on(reader.read(Some(&["_seq", "attributes"]), None))
+        .unwrap();
+    let projected = concat_batches(&projected[0].schema(), &projected).unwrap();
+    assert_eq!(
+        projected
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>(),
+        ["attributes", "_seq"]
+    );
+    assert_eq!(attributes_by_seq(&projected), got);
+    let narrow = rt
+        .block_on(reader.read(Some(&["_seq", "message"]), None))
+        .unwrap();
+    assert_eq!(narrow[0].num_columns(), 2);
+
+    // Single rows, and the index, built from the rows as written.
+    let picks = [0, 63, 64, 1500, n as u64 - 1];
+    let picked = rt.block_on(reader.read_rows(&picks)).unwrap();
+    let picked = concat_batches(&log_schema(), &picked).unwrap();
+    let indices = arrow::array::UInt64Array::from(picks.to_vec());
+    assert_eq!(
+        picked,
+        arrow::compute::take_record_batch(&all, &indices).unwrap()
+    );
+    let expected = brute_postings(&row_terms(&all), small_options().block_rows);
+    for (key, value) in [
+        ("region", "us-west-2"),
+        ("region", "again"),
+        ("rare", "r57"),
+    ] {
+        let term = Term::attribute(key, value);
+        let found = rt.block_on(reader.lookup(&term)).unwrap();
+        assert_eq!(Some(&found), expected.get(term.as_bytes()), "{key}={value}");
+    }
+}
+
+#[test]
+fn at_most_64_attribute_keys_get_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let mut rows = records(22, 500);
+    for (i, record) in rows.iter_mut().enumerate() {
+        record.attributes = (0..70)
+            .map(|k| (format!("k{k:02}"), format!("{}", (i * k) % 13)))
+            .collect();
+    }
+    let written = write_segment(dir.path(), &rows, small_options());
+    let reader = rt
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
+    let want: Vec<String> = (0..64).map(|k| format!("k{k:02}")).collect();
+    assert_eq!(reader.shredded_keys(), want);
+    let got = attributes_by_seq(&read_all(&reader));
+    for (i, record) in rows.iter().enumerate() {
+        let want: Vec<(String, Option<String>)> = record
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        assert_eq!(got[&(i as u64 + 1)], want, "row {i}");
+    }
+}

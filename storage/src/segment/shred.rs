@@ -1,0 +1,330 @@
+//! Attribute shredding: a segment stores each of its frequent attribute keys as a column of its
+//! own (`attributes.<key>`) and the other entries in the `attributes` map; readers fold them back.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, MapArray, MapBuilder, MapFieldNames, RecordBatch, StringArray,
+    StringBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+
+use crate::schema::{self, log_schema};
+
+/// Column-name prefix of a shredded attribute key: key `http.status` is column
+/// `attributes.http.status`. No column of the log schema starts with it.
+pub const SHRED_PREFIX: &str = "attributes.";
+
+/// Most keys one segment shreds; the rest stay in the map.
+pub const MAX_SHREDDED_KEYS: usize = 64;
+
+/// A key is shredded when at least this fraction (1/N) of the segment's rows carry it: a column
+/// mostly of nulls costs a few bytes a page, but each one is a column chunk in the footer.
+const SHRED_MIN_ROWS_DIVISOR: usize = 20;
+
+/// Values sampled per key to decide whether its column gets a dictionary.
+const DICTIONARY_SAMPLE_VALUES: usize = 4096;
+
+/// The column that stores attribute `key` in a segment.
+pub fn shred_column(key: &str) -> String {
+    format!("{SHRED_PREFIX}{key}")
+}
+
+/// The attribute key stored in column `name`, if it is a shredded attribute.
+pub fn shredded_key(name: &str) -> Option<&str> {
+    name.strip_prefix(SHRED_PREFIX).filter(|k| !k.is_empty())
+}
+
+/// The keys a segment shreds, in column order, and whether each column gets a dictionary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShredPlan {
+    pub keys: Vec<String>,
+    pub dictionary: Vec<bool>,
+}
+
+impl ShredPlan {
+    /// The keys worth a column of their own in a segment of `batches` (log schema): those in at
+    /// least one row in [`SHRED_MIN_ROWS_DIVISOR`], the [`MAX_SHREDDED_KEYS`] most frequent, in
+    /// the order they first appear (so rows that all list the same keys read back in their
+    /// order). A key's column gets a dictionary when at most a quarter of its first
+    /// [`DICTIONARY_SAMPLE_VALUES`] values are distinct (levels, regions, status codes), and
+    /// none when they are mostly unique (request ids), where a dictionary would be abandoned.
+    pub fn choose(batches: &[&RecordBatch]) -> Self {
+        // (key, rows carrying it, sampled values, distinct sampled values)
+        let mut seen: Vec<(
+            &str,
+            usize,
+            usize,
+            HashSet<&str, foldhash::fast::RandomState>,
+        )> = Vec::new();
+        let mut ids: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
+        // The key and id at each entry position of the previous row: rows from one producer
+        // list the same keys in the same order, so most look-ups are one string comparison.
+        let mut last: Vec<(&str, usize)> = Vec::new();
+        let mut rows = 0usize;
+        for batch in batches {
+            let Some(map) = attributes_of(batch) else {
+                continue;
+            };
+            rows += batch.num_rows();
+            let keys = map.keys().as_string::<i32>();
+            let values = map.values().as_string::<i32>();
+            let offsets = map.value_offsets();
+            for row in 0..map.len() {
+                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                for (position, i) in (start..end).enumerate() {
+                    let key = keys.value(i);
+                    let id = match last.get(position) {
+                        Some(&(k, id)) if k == key => id,
+                        _ => {
+                            let id = *ids.entry(key).or_insert_with(|| {
+                                seen.push((key, 0, 0, HashSet::default()));
+                                seen.len() - 1
+                            });
+                            if position < last.len() {
+                                last[position] = (key, id);
+                            } else {
+                                last.push((key, id));
+                            }
+                            id
+                        }
+                    };
+                    let entry = &mut seen[id];
+                    entry.1 += 1;
+                    if entry.2 < DICTIONARY_SAMPLE_VALUES && values.is_valid(i) {
+                        entry.2 += 1;
+                        entry.3.insert(values.value(i));
+                    }
+                }
+            }
+        }
+        let min_rows = rows.div_ceil(SHRED_MIN_ROWS_DIVISOR).max(1);
+        let mut frequent: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].1 >= min_rows).collect();
+        // Most frequent first (first seen among equals), then back to first-seen order.
+        frequent.sort_by_key(|&i| (std::cmp::Reverse(seen[i].1), i));
+        frequent.truncate(MAX_SHREDDED_KEYS);
+        frequent.sort_unstable();
+        Self {
+            keys: frequent.iter().map(|&i| seen[i].0.to_owned()).collect(),
+            dictionary: frequent
+                .iter()
+                .map(|&i| seen[i].2 > 0 && seen[i].3.len() * 4 <= seen[i].2)
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The schema a segment with these shredded keys stores: the log schema, then one nullable
+    /// string column per key.
+    pub fn file_schema(&self) -> SchemaRef {
+        if self.keys.is_empty() {
+            return log_schema();
+        }
+        let mut fields: Vec<Field> = log_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(
+            self.keys
+                .iter()
+                .map(|k| Field::new(shred_column(k), DataType::Utf8, true)),
+        );
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Splits `batch` (log schema) into the columns of [`file_schema`](Self::file_schema): the
+    /// first entry of a shredded key in a row goes to its column; other keys, and a key repeated
+    /// within a row, stay in the map.
+    pub fn shred(&self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+        if self.keys.is_empty() {
+            return Ok(batch.clone());
+        }
+        let map = attributes_of(batch)
+            .ok_or_else(|| ArrowError::SchemaError("batch has no attributes map".into()))?;
+        let slots: HashMap<&str, usize, foldhash::fast::RandomState> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let keys = map.keys().as_string::<i32>();
+        let values = map.values().as_string::<i32>();
+        let offsets = map.value_offsets();
+        let rows = map.len();
+        let mut columns: Vec<StringBuilder> = (0..self.keys.len())
+            .map(|_| StringBuilder::with_capacity(rows, 0))
+            .collect();
+        let mut residual = MapBuilder::new(
+            Some(map_field_names()),
+            StringBuilder::new(),
+            StringBuilder::new(),
+        );
+        let mut row_values: Vec<Option<usize>> = vec![None; self.keys.len()];
+        let mut last: Vec<(&str, Option<usize>)> = Vec::new();
+        for row in 0..rows {
+            row_values.fill(None);
+            let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+            for (position, i) in (start..end).enumerate() {
+                let key = keys.value(i);
+                let slot = match last.get(position) {
+                    Some(&(k, slot)) if k == key => slot,
+                    _ => {
+                        let slot = slots.get(key).copied();
+                        if position < last.len() {
+                            last[position] = (key, slot);
+                        } else {
+                            last.push((key, slot));
+                        }
+                        slot
+                    }
+                };
+                match slot {
+                    Some(s) if row_values[s].is_none() && values.is_valid(i) => {
+                        row_values[s] = Some(i);
+                    }
+                    _ => {
+                        residual.keys().append_value(key);
+                        residual
+                            .values()
+                            .append_option(values.is_valid(i).then(|| values.value(i)));
+                    }
+                }
+            }
+            residual.append(map.is_valid(row))?;
+            for (column, value) in columns.iter_mut().zip(&row_values) {
+                column.append_option(value.map(|i| values.value(i)));
+            }
+        }
+        let attributes_at = log_schema()
+            .index_of(schema::ATTRIBUTES)
+            .expect("log schema");
+        let mut out: Vec<ArrayRef> = batch.columns().to_vec();
+        out[attributes_at] = Arc::new(residual.finish());
+        out.extend(columns.iter_mut().map(|c| Arc::new(c.finish()) as ArrayRef));
+        RecordBatch::try_new(self.file_schema(), out)
+    }
+}
+
+fn map_field_names() -> MapFieldNames {
+    MapFieldNames {
+        entry: "entries".into(),
+        key: "key".into(),
+        value: "value".into(),
+    }
+}
+
+fn attributes_of(batch: &RecordBatch) -> Option<&MapArray> {
+    batch
+        .column_by_name(schema::ATTRIBUTES)
+        .and_then(|c| c.as_map_opt())
+}
+
+/// The `attributes` map of rows whose entries are split between `residual` (the stored map)
+/// and `shreds` (`(key, column)`, each column strings of any Arrow string type): per row, the
+/// shredded keys with a value, in column order, then the map's entries. A row is null only when
+/// its stored map is null and no shredded key has a value.
+pub fn fold_attributes(
+    residual: &MapArray,
+    shreds: &[(&str, &ArrayRef)],
+) -> Result<MapArray, ArrowError> {
+    let shreds: Vec<(&str, StringArray)> = shreds
+        .iter()
+        .map(|(k, column)| {
+            let utf8 = arrow::compute::cast(column, &DataType::Utf8)?;
+            Ok((*k, utf8.as_string::<i32>().clone()))
+        })
+        .collect::<Result<_, ArrowError>>()?;
+    let keys = residual.keys().as_string_opt::<i32>().ok_or_else(|| {
+        ArrowError::SchemaError("attributes map keys are not Utf8 strings".into())
+    })?;
+    let values = residual.values().as_string_opt::<i32>().ok_or_else(|| {
+        ArrowError::SchemaError("attributes map values are not Utf8 strings".into())
+    })?;
+    let rows = residual.len();
+    for (key, column) in &shreds {
+        if column.len() != rows {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "shredded attribute {key} has {} rows, the map {rows}",
+                column.len()
+            )));
+        }
+    }
+    let entries = keys.len()
+        + shreds
+            .iter()
+            .map(|(_, c)| rows - c.null_count())
+            .sum::<usize>();
+    let value_bytes = values.value_data().len()
+        + shreds
+            .iter()
+            .map(|(_, c)| c.value_data().len())
+            .sum::<usize>();
+    let mut out = MapBuilder::with_capacity(
+        Some(map_field_names()),
+        StringBuilder::with_capacity(entries, entries * 8),
+        StringBuilder::with_capacity(entries, value_bytes),
+        rows,
+    );
+    let offsets = residual.value_offsets();
+    for row in 0..rows {
+        let mut any = false;
+        for (key, column) in &shreds {
+            if column.is_valid(row) {
+                out.keys().append_value(key);
+                out.values().append_value(column.value(row));
+                any = true;
+            }
+        }
+        for i in offsets[row] as usize..offsets[row + 1] as usize {
+            out.keys().append_value(keys.value(i));
+            out.values()
+                .append_option(values.is_valid(i).then(|| values.value(i)));
+        }
+        out.append(any || residual.is_valid(row))?;
+    }
+    Ok(out.finish())
+}
+
+/// Folds the shredded attribute columns of `batch` (columns named `attributes.<key>`) into its
+/// `attributes` map, returning a batch without them. A batch without shredded columns is
+/// returned as it is; one with them but without `attributes` loses them.
+pub fn fold_batch(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let schema = batch.schema();
+    let shred_columns: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| shredded_key(schema.field(i).name()).is_some())
+        .collect();
+    if shred_columns.is_empty() {
+        return Ok(batch);
+    }
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|i| !shred_columns.contains(i))
+        .collect();
+    let mut columns: Vec<ArrayRef> = keep.iter().map(|&i| batch.column(i).clone()).collect();
+    let fields: Vec<Field> = keep
+        .iter()
+        .map(|&i| schema.field(i).as_ref().clone())
+        .collect();
+    if let Some(at) = fields.iter().position(|f| f.name() == schema::ATTRIBUTES) {
+        let residual = columns[at]
+            .as_map_opt()
+            .ok_or_else(|| ArrowError::SchemaError("attributes column is not a map".into()))?;
+        let shreds: Vec<(&str, &ArrayRef)> = shred_columns
+            .iter()
+            .map(|&i| {
+                (
+                    shredded_key(schema.field(i).name()).expect("filtered"),
+                    batch.column(i),
+                )
+            })
+            .collect();
+        columns[at] = Arc::new(fold_attributes(residual, &shreds)?);
+    }
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+}
