@@ -24,6 +24,7 @@ use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterDescription, FilterPushdownPhase, FilterPushdownPropagation,
 };
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::projection::{ProjectionExec, make_with_child};
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion_datasource::TableSchema;
@@ -298,6 +299,31 @@ impl ExecutionPlan for LogsScanExec {
             report: self.report.clone(),
             readers: self.readers.clone(),
         }))
+    }
+
+    // Takes a projection above it down to its inputs, the Parquet scan absorbing it: DataFusion
+    // stops at a node that does not, and the scan would then decode whole columns for
+    // `attributes['k']`, where a segment's shredded key is a column of its own.
+    fn try_swapping_with_projection(
+        &self,
+        projection: &ProjectionExec,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let child = match self.child.downcast_ref::<UnionExec>() {
+            Some(union) => {
+                let inputs = union
+                    .inputs()
+                    .iter()
+                    .map(|input| make_with_child(projection, input))
+                    .collect::<Result<Vec<_>>>()?;
+                UnionExec::try_new(inputs)?
+            }
+            None => make_with_child(projection, &self.child)?,
+        };
+        Ok(Some(Arc::new(LogsScanExec {
+            child,
+            report: self.report.clone(),
+            readers: self.readers.clone(),
+        })))
     }
 
     // Passes TopK's dynamic filter (the post-optimization phase) to the Parquet scan, so

@@ -101,7 +101,10 @@ impl ShredPlan {
             }
         }
         let min_rows = rows.div_ceil(SHRED_MIN_ROWS_DIVISOR).max(1);
-        let mut frequent: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].1 >= min_rows).collect();
+        // An empty key would name the column `attributes.`, which is no key's: it stays in the map.
+        let mut frequent: Vec<usize> = (0..seen.len())
+            .filter(|&i| seen[i].1 >= min_rows && !seen[i].0.is_empty())
+            .collect();
         // Most frequent first (first seen among equals), then back to first-seen order.
         frequent.sort_by_key(|&i| (std::cmp::Reverse(seen[i].1), i));
         frequent.truncate(MAX_SHREDDED_KEYS);
@@ -327,4 +330,59 @@ pub fn fold_batch(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
     }
     let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(rows: &[Option<&[(&str, &str)]>]) -> MapArray {
+        let mut b = MapBuilder::new(
+            Some(map_field_names()),
+            StringBuilder::new(),
+            StringBuilder::new(),
+        );
+        for row in rows {
+            for (k, v) in row.unwrap_or_default() {
+                b.keys().append_value(k);
+                b.values().append_value(v);
+            }
+            b.append(row.is_some()).unwrap();
+        }
+        b.finish()
+    }
+
+    fn entries(m: &MapArray, row: usize) -> Option<Vec<(String, String)>> {
+        m.is_valid(row).then(|| {
+            let e = m.value(row);
+            let (k, v) = (
+                e.column(0).as_string::<i32>(),
+                e.column(1).as_string::<i32>(),
+            );
+            (0..k.len())
+                .map(|i| (k.value(i).to_owned(), v.value(i).to_owned()))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn fold_puts_shredded_keys_first_and_keeps_a_row_null_only_when_nothing_is_left() {
+        let residual = map(&[Some(&[("b", "2")]), None, None, Some(&[])]);
+        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("1"), Some("x"), None, None]));
+        let folded = fold_attributes(&residual, &[("a", &a)]).unwrap();
+        let owned = |v: &[(&str, &str)]| -> Option<Vec<(String, String)>> {
+            Some(
+                v.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        assert_eq!(entries(&folded, 0), owned(&[("a", "1"), ("b", "2")]));
+        assert_eq!(entries(&folded, 1), owned(&[("a", "x")]));
+        assert_eq!(entries(&folded, 2), None);
+        assert_eq!(entries(&folded, 3), owned(&[]));
+        // A column of another length is refused, not read past its end.
+        let short: ArrayRef = Arc::new(StringArray::from(vec![Some("1")]));
+        assert!(fold_attributes(&residual, &[("a", &short)]).is_err());
+    }
 }
