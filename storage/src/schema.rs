@@ -30,7 +30,8 @@ fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
 
-fn map_field_names() -> MapFieldNames {
+/// The field names of the `attributes` map's entries (see [`attributes_type`]).
+pub fn map_field_names() -> MapFieldNames {
     MapFieldNames {
         entry: "entries".into(),
         key: "key".into(),

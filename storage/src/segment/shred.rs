@@ -5,13 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, MapArray, MapBuilder, MapFieldNames, RecordBatch, StringArray,
-    StringBuilder,
+    Array, ArrayRef, AsArray, MapArray, MapBuilder, RecordBatch, StringArray, StringBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
-use crate::schema::{self, log_schema};
+use crate::schema::{self, log_schema, map_field_names};
 
 /// Column-name prefix of a shredded attribute key: key `http.status` is column
 /// `attributes.http.status`. No column of the log schema starts with it.
@@ -42,7 +41,95 @@ pub fn shredded_key(name: &str) -> Option<&str> {
 pub struct ShredPlan {
     pub keys: Vec<String>,
     pub dictionary: Vec<bool>,
+    /// How each column without a dictionary stores its values, once chosen
+    /// ([`ShredPlan::choose_layouts`]); [`ValueLayout::Plain`] at the segment's level until then.
+    pub layouts: Vec<ValueLayout>,
 }
+
+/// How a shredded column without a dictionary stores its values: the Parquet encoding, and
+/// whether zstd runs at level 1 rather than the segment's. Which is smallest depends on the
+/// values (benchmark corpus, pyarrow, bytes a row): random ids compress best plain at level 1
+/// (request ids 8.62 against 9.35 at level 3), names sharing a prefix within a cluster as
+/// `DELTA_BYTE_ARRAY` (pods, `payment-service-3f2a1`: 2.92 against 3.58), numbers of varying
+/// length as `DELTA_LENGTH_BYTE_ARRAY` (durations, 3.00 against 3.19), paths plain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ValueLayout {
+    #[default]
+    Plain,
+    PlainFast,
+    DeltaLength,
+    DeltaPrefix,
+}
+
+impl ValueLayout {
+    const ALL: [ValueLayout; 4] = [
+        ValueLayout::Plain,
+        ValueLayout::PlainFast,
+        ValueLayout::DeltaLength,
+        ValueLayout::DeltaPrefix,
+    ];
+
+    pub fn encoding(self) -> parquet::basic::Encoding {
+        use parquet::basic::Encoding;
+        match self {
+            ValueLayout::Plain | ValueLayout::PlainFast => Encoding::PLAIN,
+            ValueLayout::DeltaLength => Encoding::DELTA_LENGTH_BYTE_ARRAY,
+            ValueLayout::DeltaPrefix => Encoding::DELTA_BYTE_ARRAY,
+        }
+    }
+
+    /// The zstd level, given the segment's.
+    pub fn zstd_level(self, level: i32) -> i32 {
+        if self == ValueLayout::PlainFast {
+            1
+        } else {
+            level
+        }
+    }
+
+    /// The values as this layout lays them out on a page, near enough for zstd to size them:
+    /// Parquet's delta encodings bit-pack their lengths, here one or two bytes each.
+    fn lay_out(self, values: &[&str], out: &mut Vec<u8>) {
+        let short = |n: usize, out: &mut Vec<u8>| out.extend_from_slice(&(n as u16).to_le_bytes());
+        match self {
+            ValueLayout::Plain | ValueLayout::PlainFast => {
+                for v in values {
+                    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    out.extend_from_slice(v.as_bytes());
+                }
+            }
+            ValueLayout::DeltaLength => {
+                for v in values {
+                    short(v.len(), out);
+                }
+                for v in values {
+                    out.extend_from_slice(v.as_bytes());
+                }
+            }
+            ValueLayout::DeltaPrefix => {
+                let mut previous: &[u8] = &[];
+                let mut suffixes = Vec::new();
+                for v in values {
+                    let v = v.as_bytes();
+                    let prefix = previous.iter().zip(v).take_while(|(a, b)| a == b).count();
+                    short(prefix, out);
+                    short(v.len() - prefix, out);
+                    suffixes.extend_from_slice(&v[prefix..]);
+                    previous = v;
+                }
+                out.extend_from_slice(&suffixes);
+            }
+        }
+    }
+}
+
+/// Rows sampled, in segment order, to choose each column's [`ValueLayout`]: runs of
+/// [`LAYOUT_SAMPLE_RUN`] consecutive rows spread over the segment, since a value's neighbours
+/// (a cluster's shared prefixes) decide what compresses.
+const LAYOUT_SAMPLE_RUNS: usize = 8;
+const LAYOUT_SAMPLE_RUN: usize = 512;
+/// Page size the sample is compressed in: the wide columns' page limit.
+const LAYOUT_SAMPLE_PAGE_BYTES: usize = 32 * 1024;
 
 impl ShredPlan {
     /// The keys worth a column of their own in a segment of `batches` (log schema): those in at
@@ -60,9 +147,7 @@ impl ShredPlan {
             HashSet<&str, foldhash::fast::RandomState>,
         )> = Vec::new();
         let mut ids: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
-        // The key and id at each entry position of the previous row: rows from one producer
-        // list the same keys in the same order, so most look-ups are one string comparison.
-        let mut last: Vec<(&str, usize)> = Vec::new();
+        let mut last = PositionCache::default();
         let mut rows = 0usize;
         for batch in batches {
             let Some(map) = attributes_of(batch) else {
@@ -76,21 +161,12 @@ impl ShredPlan {
                 let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
                 for (position, i) in (start..end).enumerate() {
                     let key = keys.value(i);
-                    let id = match last.get(position) {
-                        Some(&(k, id)) if k == key => id,
-                        _ => {
-                            let id = *ids.entry(key).or_insert_with(|| {
-                                seen.push((key, 0, 0, HashSet::default()));
-                                seen.len() - 1
-                            });
-                            if position < last.len() {
-                                last[position] = (key, id);
-                            } else {
-                                last.push((key, id));
-                            }
-                            id
-                        }
-                    };
+                    let id = last.get(position, key, |key| {
+                        *ids.entry(key).or_insert_with(|| {
+                            seen.push((key, 0, 0, HashSet::default()));
+                            seen.len() - 1
+                        })
+                    });
                     let entry = &mut seen[id];
                     entry.1 += 1;
                     if entry.2 < DICTIONARY_SAMPLE_VALUES && values.is_valid(i) {
@@ -110,6 +186,7 @@ impl ShredPlan {
         frequent.truncate(MAX_SHREDDED_KEYS);
         frequent.sort_unstable();
         Self {
+            layouts: vec![ValueLayout::Plain; frequent.len()],
             keys: frequent.iter().map(|&i| seen[i].0.to_owned()).collect(),
             dictionary: frequent
                 .iter()
@@ -120,6 +197,79 @@ impl ShredPlan {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Chooses the [`ValueLayout`] of each column without a dictionary by compressing a sample
+    /// of its values (rows in segment order, as `(batch, row)` of `batches`) in each layout with
+    /// zstd at `zstd_level` (level 1 for [`ValueLayout::PlainFast`]), keeping the smallest.
+    pub fn choose_layouts(
+        &mut self,
+        batches: &[&RecordBatch],
+        order: &[(usize, usize)],
+        zstd_level: i32,
+    ) {
+        self.layouts = vec![ValueLayout::Plain; self.keys.len()];
+        let columns: Vec<usize> = (0..self.keys.len())
+            .filter(|&i| !self.dictionary[i])
+            .collect();
+        if columns.is_empty() || order.is_empty() {
+            return;
+        }
+        let slot: HashMap<&str, usize, foldhash::fast::RandomState> = columns
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| (self.keys[i].as_str(), n))
+            .collect();
+        let mut samples: Vec<Vec<&str>> = vec![Vec::new(); columns.len()];
+        let runs = LAYOUT_SAMPLE_RUNS.min(order.len().div_ceil(LAYOUT_SAMPLE_RUN));
+        for run in 0..runs {
+            let start = order.len() * run / runs;
+            for &(b, row) in &order[start..(start + LAYOUT_SAMPLE_RUN).min(order.len())] {
+                let Some(map) = attributes_of(batches[b]) else {
+                    continue;
+                };
+                let (keys, values) = (
+                    map.keys().as_string::<i32>(),
+                    map.values().as_string::<i32>(),
+                );
+                let offsets = map.value_offsets();
+                let mut taken = vec![false; columns.len()];
+                for i in offsets[row] as usize..offsets[row + 1] as usize {
+                    if let Some(&n) = slot.get(keys.value(i))
+                        && !taken[n]
+                        && values.is_valid(i)
+                    {
+                        taken[n] = true;
+                        samples[n].push(values.value(i));
+                    }
+                }
+            }
+        }
+        let mut laid = Vec::new();
+        for (n, &i) in columns.iter().enumerate() {
+            let sizes = ValueLayout::ALL.map(|layout| {
+                let mut compressed = 0usize;
+                let mut start = 0;
+                // One page at a time, as Parquet compresses them.
+                while start < samples[n].len() {
+                    let (mut end, mut bytes) = (start, 0);
+                    while end < samples[n].len() && bytes < LAYOUT_SAMPLE_PAGE_BYTES {
+                        bytes += samples[n][end].len() + 4;
+                        end += 1;
+                    }
+                    laid.clear();
+                    layout.lay_out(&samples[n][start..end], &mut laid);
+                    compressed += zstd::bulk::compress(&laid, layout.zstd_level(zstd_level))
+                        .map_or(usize::MAX, |c| c.len());
+                    start = end;
+                }
+                (compressed, layout)
+            });
+            self.layouts[i] = sizes
+                .iter()
+                .min_by_key(|(size, _)| *size)
+                .map_or(ValueLayout::Plain, |(_, l)| *l);
+        }
     }
 
     /// The schema a segment with these shredded keys stores: the log schema, then one nullable
@@ -169,24 +319,13 @@ impl ShredPlan {
             StringBuilder::new(),
         );
         let mut row_values: Vec<Option<usize>> = vec![None; self.keys.len()];
-        let mut last: Vec<(&str, Option<usize>)> = Vec::new();
+        let mut last = PositionCache::default();
         for row in 0..rows {
             row_values.fill(None);
             let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
             for (position, i) in (start..end).enumerate() {
                 let key = keys.value(i);
-                let slot = match last.get(position) {
-                    Some(&(k, slot)) if k == key => slot,
-                    _ => {
-                        let slot = slots.get(key).copied();
-                        if position < last.len() {
-                            last[position] = (key, slot);
-                        } else {
-                            last.push((key, slot));
-                        }
-                        slot
-                    }
-                };
+                let slot = last.get(position, key, |key| slots.get(key).copied());
                 match slot {
                     Some(s) if row_values[s].is_none() && values.is_valid(i) => {
                         row_values[s] = Some(i);
@@ -214,11 +353,34 @@ impl ShredPlan {
     }
 }
 
-fn map_field_names() -> MapFieldNames {
-    MapFieldNames {
-        entry: "entries".into(),
-        key: "key".into(),
-        value: "value".into(),
+/// What was looked up for the key at each entry position of the previous row: rows from one
+/// producer list the same keys in the same order, so most look-ups are one string comparison.
+struct PositionCache<'a, T> {
+    last: Vec<(&'a str, T)>,
+}
+
+impl<T> Default for PositionCache<'_, T> {
+    fn default() -> Self {
+        Self { last: Vec::new() }
+    }
+}
+
+impl<'a, T: Copy> PositionCache<'a, T> {
+    /// The value for `key` at entry `position` of a row (positions come 0, 1, 2, … in each row):
+    /// the previous row's if it had the same key there, else `look_up(key)`.
+    fn get(&mut self, position: usize, key: &'a str, look_up: impl FnOnce(&'a str) -> T) -> T {
+        match self.last.get(position) {
+            Some(&(k, value)) if k == key => value,
+            _ => {
+                let value = look_up(key);
+                if position < self.last.len() {
+                    self.last[position] = (key, value);
+                } else {
+                    self.last.push((key, value));
+                }
+                value
+            }
+        }
     }
 }
 

@@ -536,11 +536,23 @@ fn writer_properties(
         "value".into(),
     ]);
     props = props.set_column_dictionary_enabled(values.clone(), false);
-    // Shredded attributes: a dictionary for the few-valued keys (docs/format.md, "Shredded
-    // attributes").
-    for (key, dictionary) in shreds.keys.iter().zip(&shreds.dictionary) {
-        props =
-            props.set_column_dictionary_enabled(ColumnPath::from(shred_column(key)), *dictionary);
+    // Shredded attributes: a dictionary for the few-valued keys, the layout chosen by trial for
+    // the others (docs/format.md, "Shredded attributes").
+    for ((key, dictionary), layout) in shreds
+        .keys
+        .iter()
+        .zip(&shreds.dictionary)
+        .zip(&shreds.layouts)
+    {
+        let path = ColumnPath::from(shred_column(key));
+        props = props.set_column_dictionary_enabled(path.clone(), *dictionary);
+        if !dictionary {
+            props = props.set_column_encoding(path.clone(), layout.encoding());
+            if let SegmentCompression::Zstd { level } = options.compression {
+                let level = ZstdLevel::try_new(layout.zstd_level(level)).unwrap_or_default();
+                props = props.set_column_compression(path, Compression::ZSTD(level));
+            }
+        }
     }
     // The wide columns: free text and random ids (`text`), and the attribute values.
     let wide = [
@@ -604,7 +616,10 @@ fn write_file(
         trace_dictionary: trace_ids_repeat(rows.batches),
         whole_seconds: timestamps_are_whole_seconds(rows.batches),
     };
-    let shreds = ShredPlan::choose(rows.batches);
+    let mut shreds = ShredPlan::choose(rows.batches);
+    if let SegmentCompression::Zstd { level } = options.compression {
+        shreds.choose_layouts(rows.batches, rows.order, level);
+    }
     let file_schema = shreds.file_schema();
     let props = writer_properties(labels, options, choices, &shreds);
     let parquet_err = |e| StorageError::write_failed(location.clone(), e);

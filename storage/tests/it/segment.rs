@@ -431,9 +431,9 @@ fn chunks_of(
         .collect()
 }
 
-/// Whether each row group's `trace_id` chunk has a dictionary page.
-fn trace_id_dictionaries(reader: &SegmentReader) -> Vec<bool> {
-    chunks_of(reader, schema::TRACE_ID)
+/// Whether each row group's chunk of column `path` has a dictionary page.
+fn dictionary_pages(reader: &SegmentReader, path: &str) -> Vec<bool> {
+    chunks_of(reader, path)
         .iter()
         .map(|c| c.dictionary_page_offset().is_some())
         .collect()
@@ -455,7 +455,7 @@ fn repeated_trace_ids_get_a_dictionary_and_unique_ones_do_not() {
     let reader = rt
         .block_on(SegmentReader::open_local(&written.path))
         .unwrap();
-    let dictionaries = trace_id_dictionaries(&reader);
+    let dictionaries = dictionary_pages(&reader, schema::TRACE_ID);
     assert!(dictionaries.len() > 2, "rows span row groups");
     assert!(dictionaries.iter().all(|&d| d), "{dictionaries:?}");
     // The values read back are the ones written, whole and row by row.
@@ -493,7 +493,7 @@ fn repeated_trace_ids_get_a_dictionary_and_unique_ones_do_not() {
     let reader = rt
         .block_on(SegmentReader::open_local(&written.path))
         .unwrap();
-    let dictionaries = trace_id_dictionaries(&reader);
+    let dictionaries = dictionary_pages(&reader, schema::TRACE_ID);
     assert!(dictionaries.iter().all(|&d| !d), "{dictionaries:?}");
 }
 
@@ -885,14 +885,16 @@ fn frequent_attribute_keys_get_columns_and_read_back_whole() {
         ["attributes.region", "attributes.request_id"]
     );
     // Four regions get a dictionary, unique request ids none.
-    let dictionaries = |path: &str| -> Vec<bool> {
-        chunks_of(&reader, path)
+    assert!(
+        dictionary_pages(&reader, "attributes.region")
             .iter()
-            .map(|c| c.dictionary_page_offset().is_some())
-            .collect()
-    };
-    assert!(dictionaries("attributes.region").iter().all(|&d| d));
-    assert!(dictionaries("attributes.request_id").iter().all(|&d| !d));
+            .all(|&d| d)
+    );
+    assert!(
+        dictionary_pages(&reader, "attributes.request_id")
+            .iter()
+            .all(|&d| !d)
+    );
 
     // Every row reads back with its entries: in the written order where the shredded keys
     // came first, and all of them in any case.
@@ -974,6 +976,58 @@ fn at_most_64_attribute_keys_get_columns() {
         .unwrap();
     let want: Vec<String> = (0..64).map(|k| format!("k{k:02}")).collect();
     assert_eq!(reader.shredded_keys(), want);
+    let got = attributes_by_seq(&read_all(&reader));
+    for (i, record) in rows.iter().enumerate() {
+        let want: Vec<(String, Option<String>)> = record
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        assert_eq!(got[&(i as u64 + 1)], want, "row {i}");
+    }
+}
+
+#[test]
+fn shredded_columns_take_the_layout_that_compresses_their_values_best() {
+    // Pod names share a long prefix within a service's cluster: `DELTA_BYTE_ARRAY` stores it
+    // once. Random ids share nothing: they stay plain.
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let mut rng = <rand::rngs::SmallRng as SeedableRng>::seed_from_u64(23);
+    let mut rows = records(23, 4000);
+    for record in rows.iter_mut() {
+        let service = record.service.clone().unwrap_or_default();
+        record.attributes = vec![
+            (
+                "pod".into(),
+                format!(
+                    "{service}-deployment-canary-{:05x}",
+                    rng.random_range(0..0xfffffu32)
+                ),
+            ),
+            ("id".into(), format!("{:032x}", rng.random::<u128>())),
+        ];
+    }
+    let written = write_segment(dir.path(), &rows, small_options());
+    let reader = rt
+        .block_on(SegmentReader::open_local(&written.path))
+        .unwrap();
+    assert_eq!(reader.shredded_keys(), ["pod", "id"]);
+    let encodings = |path: &str| -> Vec<parquet::basic::Encoding> {
+        chunks_of(&reader, path)[0].encodings().collect()
+    };
+    use parquet::basic::Encoding;
+    assert!(
+        encodings("attributes.pod").contains(&Encoding::DELTA_BYTE_ARRAY),
+        "{:?}",
+        encodings("attributes.pod")
+    );
+    assert!(
+        !encodings("attributes.id").contains(&Encoding::DELTA_BYTE_ARRAY),
+        "{:?}",
+        encodings("attributes.id")
+    );
+    // Whatever the layout, the values read back.
     let got = attributes_by_seq(&read_all(&reader));
     for (i, record) in rows.iter().enumerate() {
         let want: Vec<(String, Option<String>)> = record
