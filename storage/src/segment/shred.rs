@@ -292,8 +292,8 @@ impl ShredPlan {
     }
 
     /// Splits `batch` (log schema) into the columns of [`file_schema`](Self::file_schema): the
-    /// first entry of a shredded key in a row goes to its column; other keys, and a key repeated
-    /// within a row, stay in the map.
+    /// first entry of a shredded key in a row goes to its column; other keys, a key repeated
+    /// within a row, and a key whose first entry is null stay in the map.
     pub fn shred(&self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
         if self.keys.is_empty() {
             return Ok(batch.clone());
@@ -318,7 +318,10 @@ impl ShredPlan {
             StringBuilder::new(),
             StringBuilder::new(),
         );
-        let mut row_values: Vec<Option<usize>> = vec![None; self.keys.len()];
+        // Per column, this row's first entry of its key: `Some(Some(i))` when entry `i` went to
+        // the column, `Some(None)` when it was null and stayed in the map with any later ones (so
+        // `attributes['k']`, the first entry's value, reads the same either way).
+        let mut row_values: Vec<Option<Option<usize>>> = vec![None; self.keys.len()];
         let mut last = PositionCache::default();
         for row in 0..rows {
             row_values.fill(None);
@@ -326,10 +329,12 @@ impl ShredPlan {
             for (position, i) in (start..end).enumerate() {
                 let key = keys.value(i);
                 let slot = last.get(position, key, |key| slots.get(key).copied());
-                match slot {
-                    Some(s) if row_values[s].is_none() && values.is_valid(i) => {
-                        row_values[s] = Some(i);
-                    }
+                let first = slot.filter(|&s| row_values[s].is_none());
+                if let Some(s) = first {
+                    row_values[s] = Some(values.is_valid(i).then_some(i));
+                }
+                match first {
+                    Some(_) if values.is_valid(i) => {}
                     _ => {
                         residual.keys().append_value(key);
                         residual
@@ -340,7 +345,7 @@ impl ShredPlan {
             }
             residual.append(map.is_valid(row))?;
             for (column, value) in columns.iter_mut().zip(&row_values) {
-                column.append_option(value.map(|i| values.value(i)));
+                column.append_option(value.flatten().map(|i| values.value(i)));
             }
         }
         let attributes_at = log_schema()
@@ -525,6 +530,47 @@ mod tests {
                 .map(|i| (k.value(i).to_owned(), v.value(i).to_owned()))
                 .collect()
         })
+    }
+
+    #[test]
+    fn a_key_whose_first_entry_is_null_stays_in_the_map() {
+        // `attributes['k']` is the first entry's value: null here, not the later "x".
+        let records = vec![crate::record::LogRecord::default(); 3];
+        let batch = crate::schema::batch_from_records(&records, 1, 0);
+        let mut b = MapBuilder::new(
+            Some(map_field_names()),
+            StringBuilder::new(),
+            StringBuilder::new(),
+        );
+        for row in [
+            vec![("k", None), ("k", Some("x"))],
+            vec![("k", Some("y"))],
+            vec![],
+        ] {
+            for (k, v) in row {
+                b.keys().append_value(k);
+                b.values().append_option(v);
+            }
+            b.append(true).unwrap();
+        }
+        let original: ArrayRef = Arc::new(b.finish());
+        let at = log_schema().index_of(schema::ATTRIBUTES).unwrap();
+        let mut columns = batch.columns().to_vec();
+        columns[at] = original.clone();
+        let batch = RecordBatch::try_new(log_schema(), columns).unwrap();
+        let plan = ShredPlan {
+            keys: vec!["k".into()],
+            dictionary: vec![false],
+            layouts: vec![ValueLayout::Plain],
+        };
+        let stored = plan.shred(&batch).unwrap();
+        let column = stored
+            .column_by_name("attributes.k")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(column.iter().collect::<Vec<_>>(), [None, Some("y"), None]);
+        let folded = fold_batch(stored).unwrap();
+        assert_eq!(folded.column(at), &original);
     }
 
     #[test]
