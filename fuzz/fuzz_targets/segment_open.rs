@@ -1,5 +1,6 @@
 //! Arbitrary bytes as a whole segment file: footer, key-value metadata, index directory, blocks
-//! and rows. Seed the corpus with real segments (`storage/tests/fixtures/segment_v1`).
+//! and rows, shredded attributes folded back. Seed the corpus with real segments
+//! (`storage/tests/fixtures/segment_v1`, `storage/tests/fixtures/segment_v2_index_v3`).
 #![no_main]
 
 use std::sync::Arc;
