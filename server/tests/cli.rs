@@ -115,12 +115,25 @@ fn ingest_samples_then_list_and_inspect() {
     assert!(
         index["terms"].as_u64().unwrap() + index["fingerprinted_terms"].as_u64().unwrap() > 100
     );
+    let columns = report["columns"].as_array().unwrap();
+    assert!(columns.iter().any(|c| c["name"] == "attributes"));
+    // Every byte of the row groups belongs to one column.
+    let column_bytes: u64 = columns.iter().map(|c| c["bytes"].as_u64().unwrap()).sum();
+    let row_group_bytes: u64 = report["row_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rg| rg["compressed_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(column_bytes, row_group_bytes);
+    let message = columns.iter().find(|c| c["name"] == "message").unwrap();
+    assert!(message["bytes"].as_u64().unwrap() > 0, "{message}");
     assert!(
-        report["columns"]
+        message["encodings"]
             .as_array()
             .unwrap()
-            .iter()
-            .any(|c| c["name"] == "attributes")
+            .contains(&"PLAIN".into()),
+        "{message}"
     );
     let text = run(silt().arg("inspect").arg(data.join(location)));
     assert!(String::from_utf8_lossy(&text.stdout).contains("checksums   ok"));

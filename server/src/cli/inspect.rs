@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use parquet::file::statistics::Statistics;
 use serde_json::json;
+use silt_storage::segment::shred::shredded_key;
 use silt_storage::segment::{SegmentReader, footer_keys};
 
 use super::{ReportFormat, format, runtime};
@@ -51,10 +52,37 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         metadata.file_metadata().schema_descr(),
         metadata.file_metadata().key_value_metadata(),
     )?;
+    // Per top-level column: its chunks' bytes, encodings and codecs over all row groups.
+    let mut chunks: BTreeMap<&str, (i64, BTreeMap<String, ()>, BTreeMap<String, ()>)> =
+        BTreeMap::new();
+    for rg in metadata.row_groups() {
+        for chunk in rg.columns() {
+            let top = chunk.column_descr().path().parts()[0].as_str();
+            let entry = chunks.entry(top).or_default();
+            entry.0 += chunk.compressed_size();
+            for encoding in chunk.encodings() {
+                entry.1.insert(encoding.to_string(), ());
+            }
+            // The footer records no zstd level (parquet reads every one back as level 1).
+            let codec = chunk.compression().to_string();
+            let codec = codec.split('(').next().unwrap_or_default().to_owned();
+            entry.2.insert(codec, ());
+        }
+    }
     let columns: Vec<_> = schema
         .fields()
         .iter()
-        .map(|f| json!({"name": f.name(), "type": f.data_type().to_string()}))
+        .map(|f| {
+            let (bytes, encodings, codecs) = chunks.remove(f.name().as_str()).unwrap_or_default();
+            json!({
+                "name": f.name(),
+                "type": f.data_type().to_string(),
+                "shredded_attribute": shredded_key(f.name()).is_some(),
+                "bytes": bytes,
+                "encodings": encodings.into_keys().collect::<Vec<_>>(),
+                "compression": codecs.into_keys().collect::<Vec<_>>(),
+            })
+        })
         .collect();
 
     // Terms by kind, from the directory's field table (attributes counted together).
@@ -191,8 +219,26 @@ fn print_text(r: &serde_json::Value) {
         );
     }
     println!("columns");
-    for c in r["columns"].as_array().cloned().unwrap_or_default() {
-        println!("  {:<20} {}", s(&c["name"]), s(&c["type"]));
+    let list = |v: &serde_json::Value| {
+        v.as_array()
+            .map(|a| a.iter().map(s).collect::<Vec<_>>().join(","))
+            .unwrap_or_default()
+    };
+    let columns = r["columns"].as_array().cloned().unwrap_or_default();
+    let width = columns
+        .iter()
+        .map(|c| s(&c["name"]).len())
+        .max()
+        .unwrap_or(0);
+    for c in columns {
+        println!(
+            "  {:<width$} {:>10}  {}  {} {}",
+            s(&c["name"]),
+            format::bytes(c["bytes"].as_u64().unwrap_or(0)),
+            s(&c["type"]),
+            list(&c["encodings"]),
+            list(&c["compression"])
+        );
     }
     let ix = &r["index"];
     let b = |v: &serde_json::Value| format::bytes(v.as_u64().unwrap_or(0));
