@@ -824,6 +824,15 @@ fn attributes_by_seq(batch: &RecordBatch) -> BTreeMap<u64, Vec<(String, Option<S
         .collect()
 }
 
+/// A record's attributes as [`attributes_by_seq`] lists them.
+fn entries_of(record: &LogRecord) -> Vec<(String, Option<String>)> {
+    record
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect()
+}
+
 /// The top-level column names a segment stores.
 fn stored_columns(reader: &SegmentReader) -> Vec<String> {
     reader
@@ -903,11 +912,7 @@ fn frequent_attribute_keys_get_columns_and_read_back_whole() {
     let got = attributes_by_seq(&all);
     assert_eq!(got.len(), n);
     for (i, record) in rows.iter().enumerate() {
-        let want: Vec<(String, Option<String>)> = record
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
+        let want = entries_of(record);
         let row = &got[&(i as u64 + 1)];
         if i % 10 == 3 && i < n / 3 {
             let (mut a, mut b) = (row.clone(), want.clone());
@@ -978,11 +983,7 @@ fn at_most_64_attribute_keys_get_columns() {
     assert_eq!(reader.shredded_keys(), want);
     let got = attributes_by_seq(&read_all(&reader));
     for (i, record) in rows.iter().enumerate() {
-        let want: Vec<(String, Option<String>)> = record
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
+        let want = entries_of(record);
         assert_eq!(got[&(i as u64 + 1)], want, "row {i}");
     }
 }
@@ -1030,11 +1031,7 @@ fn shredded_columns_take_the_layout_that_compresses_their_values_best() {
     // Whatever the layout, the values read back.
     let got = attributes_by_seq(&read_all(&reader));
     for (i, record) in rows.iter().enumerate() {
-        let want: Vec<(String, Option<String>)> = record
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
+        let want = entries_of(record);
         assert_eq!(got[&(i as u64 + 1)], want, "row {i}");
     }
 }
