@@ -14,7 +14,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::shred::{ShredPlan, shred_column};
+use super::shred::{SHREDDED_PAGE_BYTES, ShredPlan, shred_column};
 use super::{
     DEFAULT_ROW_GROUP_ROWS, SEGMENT_FORMAT_VERSION, STATISTICS_TRUNCATE_BYTES, STRIPE_BYTES,
     footer_digest, footer_keys,
@@ -561,11 +561,7 @@ fn writer_properties(
         (ColumnPath::from(schema::SPAN_ID), true),
         (values, false),
     ];
-    let shredded = shreds
-        .keys
-        .iter()
-        .map(|key| (ColumnPath::from(shred_column(key)), false));
-    for (path, text) in wide.into_iter().chain(shredded) {
+    for (path, text) in wide {
         if let (true, SegmentCompression::Zstd { level }) = (text, options.compression) {
             let level = ZstdLevel::try_new(text_zstd_level(level)).unwrap_or_default();
             props = props.set_column_compression(path.clone(), Compression::ZSTD(level));
@@ -579,6 +575,15 @@ fn writer_properties(
             // Small pages: fetching one hit decompresses a whole page of every column, and a
             // 4,096-row page of these is 80-550 KiB.
             .set_column_data_page_size_limit(path, WIDE_PAGE_BYTES);
+    }
+    // Shredded attributes: no statistics either, and smaller pages still, since a hit's row
+    // reads a page of each of them where it read one of the map (docs/format.md, "Shredded
+    // attributes").
+    for key in &shreds.keys {
+        let path = ColumnPath::from(shred_column(key));
+        props = props
+            .set_column_statistics_enabled(path.clone(), EnabledStatistics::None)
+            .set_column_data_page_size_limit(path, SHREDDED_PAGE_BYTES);
     }
     // Delta-packed integers and small dictionaries' indices: zstd saves about 1.5% of these
     // columns (0.2 bytes a row in all), while a zstd column costs every read a codec and a
