@@ -14,7 +14,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use roaring::RoaringBitmap;
 
-use super::shred::{fold_batch, shredded_key};
+use super::shred::{fold_batch, shred_field, shredded_key};
 use super::source::StripeTable;
 use super::{READABLE_FORMAT_VERSIONS, SegmentFile, SegmentLabels, footer_digest, footer_keys};
 use crate::error::{ErrorKind, Result, StorageError};
@@ -669,9 +669,6 @@ impl SegmentReader {
             .try_collect()
             .await
             .map_err(|e| parquet_error(&location, e))?;
-        if self.shreds.is_empty() {
-            return Ok(batches);
-        }
         batches
             .into_iter()
             .map(|b| {
@@ -692,13 +689,7 @@ impl SegmentReader {
             return schema;
         }
         let mut fields: Vec<arrow::datatypes::FieldRef> = schema.fields().iter().cloned().collect();
-        fields.extend(self.shreds.iter().map(|k| {
-            Arc::new(arrow::datatypes::Field::new(
-                super::shred::shred_column(k),
-                arrow::datatypes::DataType::Utf8,
-                true,
-            ))
-        }));
+        fields.extend(self.shreds.iter().map(|k| Arc::new(shred_field(k))));
         Arc::new(arrow::datatypes::Schema::new_with_metadata(
             fields,
             schema.metadata().clone(),

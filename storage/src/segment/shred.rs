@@ -36,14 +36,24 @@ pub fn shredded_key(name: &str) -> Option<&str> {
     name.strip_prefix(SHRED_PREFIX).filter(|k| !k.is_empty())
 }
 
-/// The keys a segment shreds, in column order, and whether each column gets a dictionary.
+/// The columns a segment shreds its attributes into, in column order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShredPlan {
-    pub keys: Vec<String>,
-    pub dictionary: Vec<bool>,
-    /// How each column without a dictionary stores its values, once chosen
-    /// ([`ShredPlan::choose_layouts`]); [`ValueLayout::Plain`] at the segment's level until then.
-    pub layouts: Vec<ValueLayout>,
+    pub columns: Vec<ShreddedColumn>,
+}
+
+/// One shredded attribute key and how its column stores the values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShreddedColumn {
+    pub key: String,
+    /// `None`: a dictionary. Otherwise the layout of the values, [`ValueLayout::Plain`] until
+    /// [`ShredPlan::choose_layouts`] picks one.
+    pub layout: Option<ValueLayout>,
+}
+
+/// The column of shredded attribute `key`, as segments store it and readers read it.
+pub fn shred_field(key: &str) -> Field {
+    Field::new(shred_column(key), DataType::Utf8, true)
 }
 
 /// How a shredded column without a dictionary stores its values: the Parquet encoding, and
@@ -189,18 +199,22 @@ impl ShredPlan {
         frequent.sort_by_key(|&i| (std::cmp::Reverse(seen[i].1), i));
         frequent.truncate(MAX_SHREDDED_KEYS);
         frequent.sort_unstable();
-        Self {
-            layouts: vec![ValueLayout::Plain; frequent.len()],
-            keys: frequent.iter().map(|&i| seen[i].0.to_owned()).collect(),
-            dictionary: frequent
-                .iter()
-                .map(|&i| seen[i].2 > 0 && seen[i].3.len() * 4 <= seen[i].2)
-                .collect(),
-        }
+        let columns = frequent
+            .iter()
+            .map(|&i| {
+                let (key, _, sampled, distinct) = &seen[i];
+                let dictionary = *sampled > 0 && distinct.len() * 4 <= *sampled;
+                ShreddedColumn {
+                    key: (*key).to_owned(),
+                    layout: (!dictionary).then_some(ValueLayout::Plain),
+                }
+            })
+            .collect();
+        Self { columns }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.columns.is_empty()
     }
 
     /// Chooses the [`ValueLayout`] of each column without a dictionary by compressing a sample
@@ -213,9 +227,8 @@ impl ShredPlan {
         order: &[(usize, usize)],
         zstd_level: i32,
     ) {
-        self.layouts = vec![ValueLayout::Plain; self.keys.len()];
-        let columns: Vec<usize> = (0..self.keys.len())
-            .filter(|&i| !self.dictionary[i])
+        let columns: Vec<usize> = (0..self.columns.len())
+            .filter(|&i| self.columns[i].layout.is_some())
             .collect();
         if columns.is_empty() || order.is_empty() {
             return;
@@ -223,7 +236,7 @@ impl ShredPlan {
         let slot: HashMap<&str, usize, foldhash::fast::RandomState> = columns
             .iter()
             .enumerate()
-            .map(|(n, &i)| (self.keys[i].as_str(), n))
+            .map(|(n, &i)| (self.columns[i].key.as_str(), n))
             .collect();
         let mut samples: Vec<Vec<&str>> = vec![Vec::new(); columns.len()];
         let runs = LAYOUT_SAMPLE_RUNS.min(order.len().div_ceil(LAYOUT_SAMPLE_RUN));
@@ -270,17 +283,14 @@ impl ShredPlan {
                 }
                 (compressed, layout)
             });
-            self.layouts[i] = sizes
-                .iter()
-                .min_by_key(|(size, _)| *size)
-                .map_or(ValueLayout::Plain, |(_, l)| *l);
+            self.columns[i].layout = sizes.iter().min_by_key(|(size, _)| *size).map(|(_, l)| *l);
         }
     }
 
     /// The schema a segment with these shredded keys stores: the log schema, then one nullable
     /// string column per key.
     pub fn file_schema(&self) -> SchemaRef {
-        if self.keys.is_empty() {
+        if self.columns.is_empty() {
             return log_schema();
         }
         let mut fields: Vec<Field> = log_schema()
@@ -288,34 +298,35 @@ impl ShredPlan {
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        fields.extend(
-            self.keys
-                .iter()
-                .map(|k| Field::new(shred_column(k), DataType::Utf8, true)),
-        );
+        fields.extend(self.columns.iter().map(|c| shred_field(&c.key)));
         Arc::new(Schema::new(fields))
     }
 
-    /// Splits `batch` (log schema) into the columns of [`file_schema`](Self::file_schema): the
-    /// first entry of a shredded key in a row goes to its column; other keys, a key repeated
-    /// within a row, and a key whose first entry is null stay in the map.
-    pub fn shred(&self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-        if self.keys.is_empty() {
+    /// Splits `batch` (log schema) into the columns of `file_schema`, this plan's
+    /// [`file_schema`](Self::file_schema) (made once per segment, not per batch): the first
+    /// entry of a shredded key in a row goes to its column; other keys, a key repeated within a
+    /// row, and a key whose first entry is null stay in the map.
+    pub fn shred(
+        &self,
+        batch: &RecordBatch,
+        file_schema: &SchemaRef,
+    ) -> Result<RecordBatch, ArrowError> {
+        if self.columns.is_empty() {
             return Ok(batch.clone());
         }
         let map = attributes_of(batch)
             .ok_or_else(|| ArrowError::SchemaError("batch has no attributes map".into()))?;
         let slots: HashMap<&str, usize, foldhash::fast::RandomState> = self
-            .keys
+            .columns
             .iter()
             .enumerate()
-            .map(|(i, k)| (k.as_str(), i))
+            .map(|(i, c)| (c.key.as_str(), i))
             .collect();
         let keys = map.keys().as_string::<i32>();
         let values = map.values().as_string::<i32>();
         let offsets = map.value_offsets();
         let rows = map.len();
-        let mut columns: Vec<StringBuilder> = (0..self.keys.len())
+        let mut columns: Vec<StringBuilder> = (0..self.columns.len())
             .map(|_| StringBuilder::with_capacity(rows, 0))
             .collect();
         let mut residual = MapBuilder::new(
@@ -326,7 +337,7 @@ impl ShredPlan {
         // Per column, this row's first entry of its key: `Some(Some(i))` when entry `i` went to
         // the column, `Some(None)` when it was null and stayed in the map with any later ones (so
         // `attributes['k']`, the first entry's value, reads the same either way).
-        let mut row_values: Vec<Option<Option<usize>>> = vec![None; self.keys.len()];
+        let mut row_values: Vec<Option<Option<usize>>> = vec![None; self.columns.len()];
         let mut last = PositionCache::default();
         for row in 0..rows {
             row_values.fill(None);
@@ -335,17 +346,15 @@ impl ShredPlan {
                 let key = keys.value(i);
                 let slot = last.get(position, key, |key| slots.get(key).copied());
                 let first = slot.filter(|&s| row_values[s].is_none());
+                let valid = values.is_valid(i);
                 if let Some(s) = first {
-                    row_values[s] = Some(values.is_valid(i).then_some(i));
+                    row_values[s] = Some(valid.then_some(i));
                 }
-                match first {
-                    Some(_) if values.is_valid(i) => {}
-                    _ => {
-                        residual.keys().append_value(key);
-                        residual
-                            .values()
-                            .append_option(values.is_valid(i).then(|| values.value(i)));
-                    }
+                if first.is_none() || !valid {
+                    residual.keys().append_value(key);
+                    residual
+                        .values()
+                        .append_option(valid.then(|| values.value(i)));
                 }
             }
             residual.append(map.is_valid(row))?;
@@ -359,7 +368,7 @@ impl ShredPlan {
         let mut out: Vec<ArrayRef> = batch.columns().to_vec();
         out[attributes_at] = Arc::new(residual.finish());
         out.extend(columns.iter_mut().map(|c| Arc::new(c.finish()) as ArrayRef));
-        RecordBatch::try_new(self.file_schema(), out)
+        RecordBatch::try_new(file_schema.clone(), out)
     }
 }
 
@@ -564,11 +573,12 @@ mod tests {
         columns[at] = original.clone();
         let batch = RecordBatch::try_new(log_schema(), columns).unwrap();
         let plan = ShredPlan {
-            keys: vec!["k".into()],
-            dictionary: vec![false],
-            layouts: vec![ValueLayout::Plain],
+            columns: vec![ShreddedColumn {
+                key: "k".into(),
+                layout: Some(ValueLayout::Plain),
+            }],
         };
-        let stored = plan.shred(&batch).unwrap();
+        let stored = plan.shred(&batch, &plan.file_schema()).unwrap();
         let column = stored
             .column_by_name("attributes.k")
             .unwrap()

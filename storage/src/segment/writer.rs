@@ -536,24 +536,6 @@ fn writer_properties(
         "value".into(),
     ]);
     props = props.set_column_dictionary_enabled(values.clone(), false);
-    // Shredded attributes: a dictionary for the few-valued keys, the layout chosen by trial for
-    // the others (docs/format.md, "Shredded attributes").
-    for ((key, dictionary), layout) in shreds
-        .keys
-        .iter()
-        .zip(&shreds.dictionary)
-        .zip(&shreds.layouts)
-    {
-        let path = ColumnPath::from(shred_column(key));
-        props = props.set_column_dictionary_enabled(path.clone(), *dictionary);
-        if !dictionary {
-            props = props.set_column_encoding(path.clone(), layout.encoding());
-            if let SegmentCompression::Zstd { level } = options.compression {
-                let level = ZstdLevel::try_new(layout.zstd_level(level)).unwrap_or_default();
-                props = props.set_column_compression(path, Compression::ZSTD(level));
-            }
-        }
-    }
     // The wide columns: free text and random ids (`text`), and the attribute values.
     let wide = [
         (ColumnPath::from(schema::MESSAGE), true),
@@ -576,14 +558,23 @@ fn writer_properties(
             // 4,096-row page of these is 80-550 KiB.
             .set_column_data_page_size_limit(path, WIDE_PAGE_BYTES);
     }
-    // Shredded attributes: no statistics either, and smaller pages still, since a hit's row
-    // reads a page of each of them where it read one of the map (docs/format.md, "Shredded
-    // attributes").
-    for key in &shreds.keys {
-        let path = ColumnPath::from(shred_column(key));
+    // Shredded attributes (docs/format.md, "Shredded attributes"): a dictionary for the
+    // few-valued keys, the layout chosen by trial for the others; no statistics either, and
+    // smaller pages still, since a hit's row reads a page of each of them where it read one of
+    // the map.
+    for column in &shreds.columns {
+        let path = ColumnPath::from(shred_column(&column.key));
         props = props
+            .set_column_dictionary_enabled(path.clone(), column.layout.is_none())
             .set_column_statistics_enabled(path.clone(), EnabledStatistics::None)
-            .set_column_data_page_size_limit(path, SHREDDED_PAGE_BYTES);
+            .set_column_data_page_size_limit(path.clone(), SHREDDED_PAGE_BYTES);
+        if let Some(layout) = column.layout {
+            props = props.set_column_encoding(path.clone(), layout.encoding());
+            if let SegmentCompression::Zstd { level } = options.compression {
+                let level = ZstdLevel::try_new(layout.zstd_level(level)).unwrap_or_default();
+                props = props.set_column_compression(path, Compression::ZSTD(level));
+            }
+        }
     }
     // Delta-packed integers and small dictionaries' indices: zstd saves about 1.5% of these
     // columns (0.2 bytes a row in all), while a zstd column costs every read a codec and a
@@ -643,7 +634,7 @@ fn write_file(
                 return Err(StorageError::invalid_input("index builder thread panicked"));
             }
             let stored = shreds
-                .shred(&batch)
+                .shred(&batch, &file_schema)
                 .map_err(|e| StorageError::invalid_input(format!("segment {location}: {e}")))?;
             writer.write(&stored).map_err(parquet_err)?;
         }
