@@ -1,7 +1,7 @@
 //! `silt inspect SEGMENT`: everything a segment file says about itself, and whether its
 //! checksums hold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,20 +53,19 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         metadata.file_metadata().key_value_metadata(),
     )?;
     // Per top-level column: its chunks' bytes, encodings and codecs over all row groups.
-    let mut chunks: BTreeMap<&str, (i64, BTreeMap<String, ()>, BTreeMap<String, ()>)> =
-        BTreeMap::new();
+    let mut chunks: BTreeMap<&str, (i64, BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
     for rg in metadata.row_groups() {
         for chunk in rg.columns() {
             let top = chunk.column_descr().path().parts()[0].as_str();
             let entry = chunks.entry(top).or_default();
             entry.0 += chunk.compressed_size();
             for encoding in chunk.encodings() {
-                entry.1.insert(encoding.to_string(), ());
+                entry.1.insert(encoding.to_string());
             }
             // The footer records no zstd level (parquet reads every one back as level 1).
             let codec = chunk.compression().to_string();
             let codec = codec.split('(').next().unwrap_or_default().to_owned();
-            entry.2.insert(codec, ());
+            entry.2.insert(codec);
         }
     }
     let columns: Vec<_> = schema
@@ -79,8 +78,8 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
                 "type": f.data_type().to_string(),
                 "shredded_attribute": shredded_key(f.name()).is_some(),
                 "bytes": bytes,
-                "encodings": encodings.into_keys().collect::<Vec<_>>(),
-                "compression": codecs.into_keys().collect::<Vec<_>>(),
+                "encodings": encodings,
+                "compression": codecs,
             })
         })
         .collect();
