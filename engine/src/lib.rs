@@ -73,6 +73,12 @@ pub struct EngineOptions {
     pub catalog: CatalogOptions,
     /// Run a background thread that flushes on the thresholds above.
     pub background_flush: bool,
+    /// Ingested rows skip the WAL: [`Engine::ingest`] returns once they are in the memtable,
+    /// and they are durable only once flushed ([`Engine::flushed_seq`] says how far). For bulk
+    /// loads that report success only after [`Engine::shutdown`] (`silt ingest`), where the
+    /// WAL would be written, fsynced and deleted without ever being read. Rows replayed from
+    /// the WAL at open are flushed first, as always.
+    pub unlogged: bool,
     /// Memory budget and parallelism of queries.
     pub query: silt_query::QueryOptions,
     /// Arrival time given to ingested rows (`observed_timestamp`, nanoseconds since the epoch):
@@ -95,6 +101,7 @@ impl EngineOptions {
             wal: WalOptions::default(),
             catalog: CatalogOptions::default(),
             background_flush: true,
+            unlogged: false,
             query: silt_query::QueryOptions::default(),
             clock: now_ns,
         }
@@ -313,7 +320,8 @@ impl Engine {
     }
 
     /// Appends the rows of one request to the tenant's WAL as one record, adds them to the
-    /// memtable, and returns once the record is fsynced. All or nothing.
+    /// memtable, and returns once the record is fsynced. All or nothing. With
+    /// [`EngineOptions::unlogged`], returns once the rows are in the memtable.
     pub fn ingest(
         &self,
         tenant: &str,
@@ -330,16 +338,25 @@ impl Engine {
         let observed = (self.shared.options.clock)();
         let (ticket, should_flush) = {
             let mut memory = t.memory.lock().expect("memtable lock");
-            let ticket = t.wal.append(stream, records, observed)?;
-            memory
-                .active
-                .insert(stream, records, ticket.first_seq(), observed);
+            let ticket = if self.shared.options.unlogged {
+                None
+            } else {
+                Some(t.wal.append(stream, records, observed)?)
+            };
+            let first_seq = match ticket {
+                Some(ticket) => ticket.first_seq(),
+                None => t.wal.reserve(records.len())?,
+            };
+            memory.active.insert(stream, records, first_seq, observed);
             (
-                ticket,
+                (ticket, first_seq),
                 memory.active.bytes() >= self.shared.options.flush_bytes,
             )
         };
-        t.wal.wait_durable(ticket)?;
+        let (ticket, first_seq) = ticket;
+        if let Some(ticket) = ticket {
+            t.wal.wait_durable(ticket)?;
+        }
         self.shared
             .metrics
             .rows_ingested
@@ -352,10 +369,15 @@ impl Engine {
             self.shared.wake.notify_all();
         }
         Ok(IngestReceipt {
-            first_seq: ticket.first_seq(),
+            first_seq,
             rows: records.len() as u64,
             observed_ns: observed,
         })
+    }
+
+    /// The last `_seq` of `tenant` that is in segments, if any is.
+    pub fn flushed_seq(&self, tenant: &str) -> Option<u64> {
+        self.shared.catalog.state().flushed_seq(tenant)
     }
 
     /// Flushes every tenant's memtable to segments now and truncates the WALs.
@@ -592,7 +614,7 @@ impl Shared {
                 retry.not_before = Some(Instant::now() + delay);
                 retry.error = Some(e.to_string());
                 drop(retry);
-                tracing::error!(tenant = %t.name, error = %e, retry_in_ms = delay.as_millis() as u64, "flush failed; rows stay in the wal and memtable");
+                tracing::error!(tenant = %t.name, error = %e, retry_in_ms = delay.as_millis() as u64, unlogged = self.options.unlogged, "flush failed; rows stay in the memtable (and in the wal unless unlogged)");
                 *self.last_flush_error.lock().expect("flush error lock") = Some(e.to_string());
             }
         }

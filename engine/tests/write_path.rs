@@ -137,6 +137,87 @@ fn issue_3_crash_between_catalog_commit_and_wal_truncation_adds_nothing_twice() 
 }
 
 #[test]
+fn unlogged_rows_skip_the_wal_and_are_durable_once_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let unlogged = |dir: &Path| EngineOptions {
+        unlogged: true,
+        ..options(dir)
+    };
+    // Rows acknowledged through the WAL before, then replayed into a bulk load: they come first.
+    let (engine, _) = Engine::open(options(dir.path())).unwrap();
+    engine
+        .ingest("acme", "default", &request(0, 10, 0))
+        .unwrap();
+    drop(engine);
+    let (engine, report) = Engine::open(unlogged(dir.path())).unwrap();
+    assert_eq!(report.wal_rows_replayed, 10);
+    let wal_bytes = || -> u64 {
+        wal_files(dir.path(), "acme")
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum()
+    };
+    let logged_bytes = wal_bytes();
+    let fsyncs = engine.wal_fsyncs();
+    let mut receipts = Vec::new();
+    for id in 1..4 {
+        receipts.push(
+            engine
+                .ingest("acme", "default", &request(id, 10, 0))
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        receipts.iter().map(|r| r.first_seq).collect::<Vec<_>>(),
+        [10, 20, 30],
+        "seqs follow the replayed rows"
+    );
+    assert_eq!(wal_bytes(), logged_bytes, "nothing was written to the wal");
+    assert_eq!(engine.wal_fsyncs(), fsyncs, "nor fsynced");
+    assert_eq!(
+        engine.memtable_rows("acme"),
+        40,
+        "acknowledged rows are readable"
+    );
+    assert_eq!(engine.flushed_seq("acme"), None);
+    engine.flush_all().unwrap();
+    assert_eq!(engine.flushed_seq("acme"), Some(39));
+    assert_eq!(wal_bytes(), 0, "the flush truncated the replayed rows' wal");
+
+    // Rows not yet flushed when the process ends are gone, and their seqs are given again.
+    engine
+        .ingest("acme", "default", &request(4, 10, 0))
+        .unwrap();
+    drop(engine);
+    let (engine, report) = Engine::open(unlogged(dir.path())).unwrap();
+    assert_eq!(report.wal_rows_replayed, 0);
+    let receipt = engine
+        .ingest("acme", "default", &request(5, 10, 0))
+        .unwrap();
+    assert_eq!(receipt.first_seq, 40);
+    engine.shutdown().unwrap();
+    let rows = segment_rows(dir.path(), "acme");
+    assert_eq!(
+        rows.keys().copied().collect::<Vec<_>>(),
+        (0..50).collect::<Vec<_>>()
+    );
+    assert_eq!(rows[&0], "request 0 row 0");
+    assert_eq!(rows[&40], "request 5 row 0");
+
+    // A logged engine afterwards appends where the bulk load stopped, and replays cleanly.
+    let (engine, _) = Engine::open(options(dir.path())).unwrap();
+    let receipt = engine
+        .ingest("acme", "default", &request(6, 10, 0))
+        .unwrap();
+    assert_eq!(receipt.first_seq, 50);
+    drop(engine);
+    let (engine, report) = Engine::open(options(dir.path())).unwrap();
+    assert_eq!(report.wal_rows_replayed, 10);
+    engine.shutdown().unwrap();
+    assert_eq!(segment_rows(dir.path(), "acme").len(), 60);
+}
+
+#[test]
 fn orphan_and_temp_segments_are_removed_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, _) = Engine::open(options(dir.path())).unwrap();

@@ -123,14 +123,13 @@ fn disk_full_child() {
     };
     let dir = Path::new(&dir);
     server_on_a_full_disk(&dir.join("serve"));
-    cli_on_a_full_disk(&dir.join("cli"));
+    cli_with_wal_on_a_full_disk(&dir.join("cli"));
+    cli_on_a_full_disk(&dir.join("bulk"));
 }
 
-/// `silt ingest` stops at the first failure and says what is durable: that many lines, kept in
-/// the WAL, in segments after the next open once space is freed.
-fn cli_on_a_full_disk(dir: &Path) {
+/// An NDJSON file of `lines` lines, line `n` with attribute `n`.
+fn numbered_lines(lines: u64) -> tempfile::NamedTempFile {
     let input = tempfile::NamedTempFile::new().unwrap();
-    let lines = 60_000u64;
     let mut text = String::new();
     for n in 0..lines {
         text.push_str(&format!(
@@ -139,21 +138,88 @@ fn cli_on_a_full_disk(dir: &Path) {
         ));
     }
     std::fs::write(input.path(), text).unwrap();
+    input
+}
+
+/// `silt ARGS --data-dir DATA ARG`: whether it succeeded, its stdout and its stderr.
+fn silt_in(data: &Path, args: &[&str], arg: &str) -> (bool, Vec<u8>, String) {
+    let out = Command::new(SILT)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .arg(arg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.success(), out.stdout, stderr)
+}
+
+/// Rows, distinct `_seq`s, distinct `n`s and the largest `n` in `data`.
+fn numbered_rows(data: &Path) -> (u64, u64, u64, Option<u64>) {
+    let (ok, stdout, stderr) = silt_in(
+        data,
+        &["sql", "--format", "json"],
+        "SELECT count(*) AS c, count(DISTINCT _seq) AS s, count(DISTINCT attributes['n']) AS d, max(CAST(attributes['n'] AS BIGINT)) AS m FROM logs",
+    );
+    assert!(ok, "{stderr}");
+    let answer: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    let row = &answer["rows"][0];
+    (
+        row[0].as_u64().unwrap(),
+        row[1].as_u64().unwrap(),
+        row[2].as_u64().unwrap(),
+        row[3].as_u64(),
+    )
+}
+
+/// `silt ingest` (past the WAL) fails on a full disk, saying how many rows, a prefix of the
+/// input, are in segments; exactly those are there once space is freed, and ingesting the file
+/// again then stores every line.
+fn cli_on_a_full_disk(dir: &Path) {
+    let lines = 60_000u64;
+    let input = numbered_lines(lines);
+    let input = input.path().to_str().unwrap();
+    // Room for the catalog, not for the segment.
+    let filler = small_disk(dir, 4, 96);
+    let data = dir.join("data");
+    let (ok, _, stderr) = silt_in(&data, &["ingest"], input);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    // "… of the N rows read, the first M (…) are in segments; the others were not stored".
+    let number_after = |text: &str| -> u64 {
+        let at = stderr
+            .find(text)
+            .unwrap_or_else(|| panic!("no {text:?} in {stderr}"));
+        let digits: String = stderr[at + text.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().unwrap_or_else(|_| panic!("{stderr}"))
+    };
+    let (read, stored) = (number_after("of the "), number_after("the first "));
+    assert!(stderr.contains("are in segments"), "{stderr}");
+    assert!(stored <= read && read <= lines, "{stderr}");
+    eprintln!("silt ingest on a full disk: {}", stderr.trim());
+
+    std::fs::remove_file(&filler).unwrap();
+    let (count, seqs, distinct, max) = numbered_rows(&data);
+    assert_eq!(count, stored, "{stderr}");
+    assert_eq!((seqs, distinct), (count, count));
+    assert_eq!(max, count.checked_sub(1), "the stored rows are a prefix");
+    let (ok, _, stderr) = silt_in(&data, &["ingest"], input);
+    assert!(ok, "{stderr}");
+    assert_eq!(numbered_rows(&data).0, stored + lines);
+}
+
+/// `silt ingest --wal` stops at the first failure and says what is durable: that many lines,
+/// kept in the WAL, in segments after the next open once space is freed.
+fn cli_with_wal_on_a_full_disk(dir: &Path) {
+    let lines = 60_000u64;
+    let input = numbered_lines(lines);
     let filler = small_disk(dir, 4, 600);
     let data = dir.join("data");
-    // `silt ARGS --data-dir DATA ARG`: whether it succeeded, its stdout and its stderr.
-    let silt = |args: &[&str], arg: &str| {
-        let out = Command::new(SILT)
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg(arg)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        (out.status.success(), out.stdout, stderr)
-    };
-    let (ok, _, stderr) = silt(&["ingest"], input.path().to_str().unwrap());
+    let silt = |args: &[&str], arg: &str| silt_in(&data, args, arg);
+    let (ok, _, stderr) = silt(&["ingest", "--wal"], input.path().to_str().unwrap());
     assert!(!ok, "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
     // "… after N rows (they are durable …" or "… (all N rows are durable …".
@@ -167,28 +233,20 @@ fn cli_on_a_full_disk(dir: &Path) {
         stderr.contains("are durable") && stderr.contains("write-ahead log"),
         "{stderr}"
     );
-    eprintln!("silt ingest on a full disk: {}", stderr.trim());
+    eprintln!("silt ingest --wal on a full disk: {}", stderr.trim());
     assert!(durable > 0 && durable < lines, "{stderr}");
 
     std::fs::remove_file(&filler).unwrap();
     let empty = tempfile::NamedTempFile::new().unwrap();
-    let (ok, _, stderr) = silt(&["ingest"], empty.path().to_str().unwrap());
+    let (ok, _, stderr) = silt(&["ingest", "--wal"], empty.path().to_str().unwrap());
     assert!(ok, "{stderr}");
     assert!(stderr.contains("recovered"), "{stderr}");
-    let (ok, stdout, stderr) = silt(
-        &["sql", "--format", "json"],
-        "SELECT count(*) AS c, count(DISTINCT _seq) AS s, count(DISTINCT attributes['n']) AS d, max(CAST(attributes['n'] AS BIGINT)) AS m FROM logs",
-    );
-    assert!(ok, "{stderr}");
-    let answer: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
-    let row = &answer["rows"][0];
-    let count = row[0].as_u64().unwrap();
+    let (count, seqs, distinct, max) = numbered_rows(&data);
     // What was reported durable, plus the failed batch whole or not at all; a prefix of the
     // file, each line once.
-    assert!(count >= durable, "{answer}");
-    assert_eq!(row[1].as_u64().unwrap(), count, "{answer}");
-    assert_eq!(row[2].as_u64().unwrap(), count, "{answer}");
-    assert_eq!(row[3].as_u64().unwrap(), count - 1, "{answer}");
+    assert!(count >= durable, "{count} rows, {durable} durable");
+    assert_eq!((seqs, distinct), (count, count));
+    assert_eq!(max, Some(count - 1));
 }
 
 fn server_on_a_full_disk(dir: &Path) {

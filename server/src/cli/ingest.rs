@@ -1,5 +1,6 @@
 //! `silt ingest`: reads files or stdin (decompressed, transcoded), parses them on a second thread
-//! and writes them through the engine; returns once every row is in segments and the WAL truncated.
+//! and writes them through the engine (past the WAL unless `--wal`); returns once every row is in
+//! segments.
 
 use std::cell::Cell;
 use std::fs::File;
@@ -63,6 +64,12 @@ pub struct IngestArgs {
     /// Write every rejected line (file, line number, reason) to this file.
     #[arg(long, value_name = "FILE")]
     errors: Option<PathBuf>,
+    /// Also write every batch to the write-ahead log, so that rows read before a failure (a full
+    /// disk, a crash) are kept and flushed when the data directory is next opened. Without it
+    /// the rows go straight to segments, ~12% less CPU; on a failure, the rows already in
+    /// segments are a prefix of the input, and `silt ingest` says how many they are.
+    #[arg(long)]
+    wal: bool,
     /// Files to ingest (gzip or zstd compressed ones too); `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
@@ -92,7 +99,11 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     for file in args.files.iter().filter(|f| f.as_os_str() != "-") {
         File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     }
-    let (engine, report) = Engine::open(EngineOptions::new(args.data.dir()))
+    let options = EngineOptions {
+        unlogged: !args.wal,
+        ..EngineOptions::new(args.data.dir())
+    };
+    let (engine, report) = Engine::open(options)
         .with_context(|| format!("cannot open data directory {}", args.data.dir().display()))?;
     if report.wal_rows_replayed > 0 {
         eprintln!(
@@ -132,21 +143,41 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the parser thread")?;
 
     let (mut lines, mut rejected, mut rows_ingested, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    // `_seq` of the first row read, to count the rows in segments after a failure.
+    let mut first_seq = None;
+    let stored = |engine: &Engine, first_seq: Option<u64>| -> u64 {
+        match (first_seq, engine.flushed_seq(&args.tenant)) {
+            (Some(first), Some(flushed)) if flushed >= first => flushed - first + 1,
+            _ => 0,
+        }
+    };
     for message in rx {
         match message? {
             Message::Rows(rows) => {
-                engine
-                    .ingest(&args.tenant, &args.stream, &rows)
-                    .with_context(|| {
-                        format!(
+                let receipt = engine.ingest(&args.tenant, &args.stream, &rows);
+                let receipt = match receipt {
+                    Ok(receipt) => receipt,
+                    Err(e) if args.wal => {
+                        return Err(anyhow::Error::new(e).context(format!(
                             "cannot ingest into tenant {} after {rows_ingested} rows (they are \
                              durable: in segments, or in the write-ahead log until the data \
                              directory is next opened and flushed; of the {} rows of the failed \
                              batch, all or none are kept; later rows were not stored)",
                             args.tenant,
                             rows.len()
-                        )
-                    })?;
+                        )));
+                    }
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e).context(format!(
+                            "cannot ingest into tenant {}: of the {rows_ingested} rows read, the \
+                             first {} (in input order, rejected lines not counted) are in \
+                             segments; the others were not stored",
+                            args.tenant,
+                            stored(&engine, first_seq)
+                        )));
+                    }
+                };
+                first_seq.get_or_insert(receipt.first_seq);
                 rows_ingested += rows.len() as u64;
             }
             Message::Rejected { file, line, reason } => {
@@ -175,13 +206,28 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         .join()
         .map_err(|_| anyhow::anyhow!("the parser thread panicked"))?;
     progress.set_message("flushing to segments");
-    engine.shutdown().with_context(|| {
-        format!(
-            "cannot flush to segments (all {rows_ingested} rows are durable, those not in \
-             segments in the write-ahead log, flushed when the data directory is next opened \
-             with room to spare: do not ingest them again)"
-        )
-    })?;
+    if args.wal {
+        engine.shutdown().with_context(|| {
+            format!(
+                "cannot flush to segments (all {rows_ingested} rows are durable, those not in \
+                 segments in the write-ahead log, flushed when the data directory is next opened \
+                 with room to spare: do not ingest them again)"
+            )
+        })?;
+    } else {
+        let flushed = engine.flush_all();
+        if let Err(e) = flushed {
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot flush to segments: of the {rows_ingested} rows read, the first {} (in \
+                 input order, rejected lines not counted) are in segments; the others were not \
+                 stored",
+                stored(&engine, first_seq)
+            )));
+        }
+        engine
+            .shutdown()
+            .context("cannot close the data directory")?;
+    }
     progress.finish_and_clear();
     if let Some(mut out) = errors_out {
         out.flush().context("cannot write the errors file")?;

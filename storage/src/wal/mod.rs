@@ -383,6 +383,24 @@ impl Wal {
         Ok(ticket)
     }
 
+    /// Gives `rows` rows their `_seq`s without writing them: the first is returned. For a
+    /// writer whose rows skip the WAL (a bulk load, durable once its rows are in segments);
+    /// such a writer must not also [`Wal::append`] (a record after reserved seqs would leave a
+    /// gap that replay refuses until those rows are in segments). Reserved seqs of rows lost in
+    /// a crash are given again after the next open.
+    pub fn reserve(&self, rows: usize) -> Result<u64, WalError> {
+        let mut inner = lock(&self.inner);
+        let first_seq = inner.next_seq;
+        inner.next_seq =
+            first_seq
+                .checked_add(rows as u64)
+                .ok_or_else(|| WalError::SeqExhausted {
+                    path: self.dir.clone(),
+                    next_seq: first_seq,
+                })?;
+        Ok(first_seq)
+    }
+
     /// Blocks until the record of `ticket` is fsynced. Group commit: the first waiter becomes the
     /// leader and flushes and fsyncs everything appended so far; waiters whose records that
     /// fsync covered return without one; the rest elect the next leader.
