@@ -513,6 +513,7 @@ impl Shared {
         if !self.options.background_flush {
             return Ok(());
         }
+        let waiting = Instant::now();
         let mut guard = self.wake_lock.lock().expect("wake lock");
         while self.memtable_bytes() > self.options.memtable_limit_bytes
             && !self.stopping.load(Ordering::Relaxed)
@@ -534,6 +535,12 @@ impl Shared {
                 .wait_timeout(guard, Duration::from_millis(50))
                 .expect("wake lock")
                 .0;
+        }
+        if waiting.elapsed() > Duration::from_millis(5) {
+            tracing::debug!(
+                ms = waiting.elapsed().as_millis() as u64,
+                "ingest waited for memtable memory"
+            );
         }
         Ok(())
     }
@@ -655,6 +662,7 @@ impl Shared {
             // next open: do not write them.
             return Err(EngineError::CatalogFailed);
         }
+        let started = Instant::now();
         let plan = partition::plan(&frozen.hours, self.options.partition_min_rows);
         let mut entries = Vec::with_capacity(plan.len());
         let mut written_paths = Vec::new();
@@ -680,11 +688,16 @@ impl Shared {
                 segments: entries.clone(),
                 wal_seq,
             };
+            let committing = Instant::now();
             result = self
                 .catalog
                 .commit(&tenant.name, event, now_ns())
                 .map(|_| ())
                 .map_err(EngineError::from);
+            tracing::debug!(
+                ms = committing.elapsed().as_millis() as u64,
+                "catalog commit"
+            );
         }
         if let Err(e) = result {
             // Unless the catalog cannot say whether the event is in (then the next open keeps
@@ -696,6 +709,14 @@ impl Shared {
             }
             return Err(e);
         }
+        tracing::debug!(
+            tenant = %tenant.name,
+            rows = frozen.rows,
+            bytes = frozen.bytes,
+            segments = entries.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "memtable flushed"
+        );
         self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .segments_written

@@ -147,8 +147,10 @@ impl SegmentWriter {
                 "segment {location}: no rows to write"
             )));
         }
+        let started = std::time::Instant::now();
         let batches: Vec<&RecordBatch> = self.batches.iter().collect();
         let order = row_order(&batches);
+        let sorted = started.elapsed();
         let rows = SortedRows {
             batches: &batches,
             order: &order,
@@ -174,8 +176,18 @@ impl SegmentWriter {
                 return Err(e);
             }
         };
+        let written = started.elapsed();
         std::fs::rename(&temp, &self.path).at(&self.path, "rename segment into place")?;
         fsync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+        tracing::debug!(
+            path = %self.path.display(),
+            rows = order.len(),
+            bytes,
+            sort_ms = sorted.as_millis() as u64,
+            write_ms = (written - sorted).as_millis() as u64,
+            rename_ms = (started.elapsed() - written).as_millis() as u64,
+            "segment written"
+        );
 
         let timestamps = || {
             batches
@@ -612,6 +624,7 @@ fn write_file(
         trace_dictionary: trace_ids_repeat(rows.batches),
         whole_seconds: timestamps_are_whole_seconds(rows.batches),
     };
+    let started = std::time::Instant::now();
     let mut shreds = ShredPlan::choose(rows.batches);
     if let SegmentCompression::Zstd { level } = options.compression {
         shreds.choose_layouts(rows.batches, rows.order, level);
@@ -619,6 +632,7 @@ fn write_file(
     let file_schema = shreds.file_schema();
     let props = writer_properties(labels, options, choices, &shreds);
     let parquet_err = |e| StorageError::write_failed(location.clone(), e);
+    let planned = started.elapsed();
     let mut writer =
         ArrowWriter::try_new(sink, file_schema.clone(), Some(props)).map_err(parquet_err)?;
     for row_group in rows.order.chunks(options.row_group_rows.max(1)) {
@@ -651,10 +665,13 @@ fn write_file(
         .map_err(parquet_err)?;
     let arrow_schema = parquet::arrow::encode_arrow_schema(&file_schema);
     let digest = footer_digest(&arrow_schema, &parquet_schema, writer.flushed_row_groups());
+    let encoded = started.elapsed();
     let builder = index
         .join()
         .map_err(|_| StorageError::invalid_input("index builder thread panicked"))?;
+    let indexed = started.elapsed();
     let (index_bytes, stats) = builder.finish(digest, STRIPE_BYTES, &stripes);
+    let finished = started.elapsed();
 
     // The index goes through the writer (not its inner sink) so Parquet's offsets stay right.
     let index_offset = writer.bytes_written() as u64;
@@ -697,6 +714,14 @@ fn write_file(
     file.sync_all().at(&temp_buf, "fsync segment")?;
     let page_index_start = index_offset + index_bytes.len() as u64;
     let page_index_crc32c = page_index_checksum(temp, page_index_start, written)?;
+    tracing::debug!(
+        plan_ms = planned.as_millis() as u64,
+        encode_ms = (encoded - planned).as_millis() as u64,
+        index_wait_ms = (indexed - encoded).as_millis() as u64,
+        index_finish_ms = (finished - indexed).as_millis() as u64,
+        fsync_ms = (started.elapsed() - finished).as_millis() as u64,
+        "segment file written"
+    );
     Ok((
         *hasher.finalize().as_bytes(),
         written,
