@@ -4,7 +4,12 @@
 /// mimalloc: ingest allocates row strings on the parser thread and frees them on another, which
 /// glibc's malloc serves slowly (consolidation and chunk unlinking were ~10% of `silt ingest`).
 /// Version 2: it returns freed memory to the system after 10 ms where version 3 waits a second,
-/// which held `silt ingest`'s peak RSS ~70 MiB higher at the same speed.
+/// which held `silt ingest`'s peak RSS ~70 MiB higher at the same speed. Built with `no_thp`: it
+/// would otherwise ask for transparent huge pages (`MADV_HUGEPAGE`) on the memory it maps, and
+/// as it gives freed memory back within 10 ms, every memtable batch and flush buffer faulted in
+/// fresh 2 MiB pages that the kernel zeroed whole: `clear_page_erms` was 13% of `silt ingest`'s
+/// CPU. Without, 2 M benchmark lines took 1.2 s of system time instead of 2.3–3.2 s, and peak
+/// RSS was 665 instead of 780 MiB.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -18,21 +23,7 @@ mod timespec;
 
 use clap::Parser;
 
-/// Transparent huge pages off for this process. mimalloc asks for them (`MADV_HUGEPAGE`) on the
-/// memory it maps, and gives freed memory back within 10 ms, so every memtable batch and flush
-/// buffer faulted in fresh 2 MiB pages that the kernel zeroed whole: `clear_page_erms` was 13% of
-/// `silt ingest`'s CPU. Off, 2 M benchmark lines took 1.2 s of system time instead of 2.3–3.2,
-/// and peak RSS 665 instead of 780 MiB. (What `MIMALLOC_ALLOW_THP=0` does, without the variable.)
-fn disable_transparent_huge_pages() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
-        // Only slower: go on.
-        eprintln!("warning: cannot turn transparent huge pages off: {e}");
-    }
-}
-
 fn main() -> std::process::ExitCode {
-    disable_transparent_huge_pages();
     let cli = cli::Cli::parse();
     let default_level = if cli.is_server() { "info" } else { "warn" };
     tracing_subscriber::fmt()
