@@ -4,12 +4,9 @@
 /// mimalloc: ingest allocates row strings on the parser thread and frees them on another, which
 /// glibc's malloc serves slowly (consolidation and chunk unlinking were ~10% of `silt ingest`).
 /// Version 2: it returns freed memory to the system after 10 ms where version 3 waits a second,
-/// which held `silt ingest`'s peak RSS ~70 MiB higher at the same speed. Built with `no_thp`: it
-/// would otherwise ask for transparent huge pages (`MADV_HUGEPAGE`) on the memory it maps, and
-/// as it gives freed memory back within 10 ms, every memtable batch and flush buffer faulted in
-/// fresh 2 MiB pages that the kernel zeroed whole: `clear_page_erms` was 13% of `silt ingest`'s
-/// CPU. Without, 2 M benchmark lines took 1.2 s of system time instead of 2.3–3.2 s, and peak
-/// RSS was 665 instead of 780 MiB.
+/// which held `silt ingest`'s peak RSS ~70 MiB higher at the same speed. It asks for transparent
+/// huge pages (`MADV_HUGEPAGE`), which queries gain from and `silt ingest` turns off
+/// (`cli::ingest`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
