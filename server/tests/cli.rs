@@ -572,3 +572,64 @@ fn json_documents_are_events_not_lines() {
         "{stderr}"
     );
 }
+
+/// `silt ingest` writes past the WAL: killed part-way, it leaves neither a WAL to replay nor
+/// rows of its own (it had flushed none), so ingesting the whole input again stores every line
+/// once. Its input is a pipe left open: it reads 8 MiB at a time, so the first ~90,000 lines are
+/// parsed and in the memtable when it is killed, and the rest never arrive.
+#[test]
+fn a_killed_ingest_leaves_nothing_to_replay_and_a_rerun_stores_every_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    const LINES: u64 = 120_000;
+    let lines: Vec<String> = (0..LINES)
+        .map(|n| {
+            format!(
+                "{{\"timestamp\":\"2026-11-21T10:00:00.{n:06}Z\",\"message\":\"line {n}\",\"n\":{n}}}\n"
+            )
+        })
+        .collect();
+    let mut child = silt()
+        .args(["ingest", "--format", "ndjson", "--data-dir"])
+        .arg(&data)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(lines.concat().as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // The first chunk is in the memtable by now; SIGKILL with stdin still open.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    let wal_bytes: u64 = std::fs::read_dir(data.join("wal").join("default"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert_eq!(wal_bytes, 0, "nothing was written to the wal");
+
+    let input = dir.path().join("lines.ndjson");
+    std::fs::write(&input, lines.concat()).unwrap();
+    let out = run(silt().args(["ingest", "--data-dir"]).arg(&data).arg(&input));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("recovered"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("ingested {LINES} lines")),
+        "{stderr}"
+    );
+    let out = run(silt()
+        .args(["sql", "--format", "json", "--data-dir"])
+        .arg(&data)
+        .arg("SELECT count(*), count(DISTINCT attributes['n']), count(DISTINCT _seq) FROM logs"));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        answer["rows"][0],
+        serde_json::json!([LINES, LINES, LINES]),
+        "{answer}"
+    );
+}
