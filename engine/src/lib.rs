@@ -336,7 +336,7 @@ impl Engine {
         self.shared.wait_for_memory()?;
         let t = self.shared.tenant(tenant)?;
         let observed = (self.shared.options.clock)();
-        let (ticket, should_flush) = {
+        let (ticket, first_seq, should_flush) = {
             let mut memory = t.memory.lock().expect("memtable lock");
             let ticket = if self.shared.options.unlogged {
                 None
@@ -348,12 +348,9 @@ impl Engine {
                 None => t.wal.reserve(records.len())?,
             };
             memory.active.insert(stream, records, first_seq, observed);
-            (
-                (ticket, first_seq),
-                memory.active.bytes() >= self.shared.options.flush_bytes,
-            )
+            let should_flush = memory.active.bytes() >= self.shared.options.flush_bytes;
+            (ticket, first_seq, should_flush)
         };
-        let (ticket, first_seq) = ticket;
         if let Some(ticket) = ticket {
             t.wal.wait_durable(ticket)?;
         }

@@ -32,6 +32,14 @@ fn request(id: u64, rows: usize, hour: i64) -> Vec<LogRecord> {
         .collect()
 }
 
+/// Bytes in the tenant's WAL files.
+fn wal_bytes(dir: &Path, tenant: &str) -> u64 {
+    wal_files(dir, tenant)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
 fn wal_files(dir: &Path, tenant: &str) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(DataDir::new(dir).wal_dir(tenant))
         .unwrap()
@@ -61,11 +69,11 @@ fn ingest_flush_and_reopen_keep_every_row_once() {
     assert_eq!(segment_rows(dir.path(), "acme"), expected);
     let state = engine.catalog().state();
     assert_eq!(state.flushed_seq("acme"), Some(999));
-    let wal_bytes: u64 = wal_files(dir.path(), "acme")
-        .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
-        .sum();
-    assert_eq!(wal_bytes, 0, "the flush truncated the wal");
+    assert_eq!(
+        wal_bytes(dir.path(), "acme"),
+        0,
+        "the flush truncated the wal"
+    );
     assert!(
         state
             .segments
@@ -151,13 +159,7 @@ fn unlogged_rows_skip_the_wal_and_are_durable_once_flushed() {
     drop(engine);
     let (engine, report) = Engine::open(unlogged(dir.path())).unwrap();
     assert_eq!(report.wal_rows_replayed, 10);
-    let wal_bytes = || -> u64 {
-        wal_files(dir.path(), "acme")
-            .iter()
-            .map(|p| std::fs::metadata(p).unwrap().len())
-            .sum()
-    };
-    let logged_bytes = wal_bytes();
+    let logged_bytes = wal_bytes(dir.path(), "acme");
     let fsyncs = engine.wal_fsyncs();
     let mut receipts = Vec::new();
     for id in 1..4 {
@@ -172,7 +174,11 @@ fn unlogged_rows_skip_the_wal_and_are_durable_once_flushed() {
         [10, 20, 30],
         "seqs follow the replayed rows"
     );
-    assert_eq!(wal_bytes(), logged_bytes, "nothing was written to the wal");
+    assert_eq!(
+        wal_bytes(dir.path(), "acme"),
+        logged_bytes,
+        "nothing was written to the wal"
+    );
     assert_eq!(engine.wal_fsyncs(), fsyncs, "nor fsynced");
     assert_eq!(
         engine.memtable_rows("acme"),
@@ -182,7 +188,11 @@ fn unlogged_rows_skip_the_wal_and_are_durable_once_flushed() {
     assert_eq!(engine.flushed_seq("acme"), None);
     engine.flush_all().unwrap();
     assert_eq!(engine.flushed_seq("acme"), Some(39));
-    assert_eq!(wal_bytes(), 0, "the flush truncated the replayed rows' wal");
+    assert_eq!(
+        wal_bytes(dir.path(), "acme"),
+        0,
+        "the flush truncated the replayed rows' wal"
+    );
 
     // Rows not yet flushed when the process ends are gone, and their seqs are given again.
     engine

@@ -163,11 +163,16 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let (mut lines, mut rejected, mut rows_ingested, mut bytes) = (0u64, 0u64, 0u64, 0u64);
     // `_seq` of the first row read, to count the rows in segments after a failure.
     let mut first_seq = None;
-    let stored = |engine: &Engine, first_seq: Option<u64>| -> u64 {
-        match (first_seq, engine.flushed_seq(&args.tenant)) {
+    // Without the WAL, what a failure leaves: a prefix of the rows read, in segments.
+    let not_stored = |engine: &Engine, first_seq: Option<u64>, rows_ingested: u64| -> String {
+        let stored = match (first_seq, engine.flushed_seq(&args.tenant)) {
             (Some(first), Some(flushed)) if flushed >= first => flushed - first + 1,
             _ => 0,
-        }
+        };
+        format!(
+            "of the {rows_ingested} rows read, the first {stored} (in input order, rejected \
+             lines not counted) are in segments; the others were not stored"
+        )
     };
     for message in rx {
         match message? {
@@ -187,11 +192,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
                     }
                     Err(e) => {
                         return Err(anyhow::Error::new(e).context(format!(
-                            "cannot ingest into tenant {}: of the {rows_ingested} rows read, the \
-                             first {} (in input order, rejected lines not counted) are in \
-                             segments; the others were not stored",
+                            "cannot ingest into tenant {}: {}",
                             args.tenant,
-                            stored(&engine, first_seq)
+                            not_stored(&engine, first_seq, rows_ingested)
                         )));
                     }
                 };
@@ -238,10 +241,8 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         let flushed = engine.flush_all();
         if let Err(e) = flushed {
             return Err(anyhow::Error::new(e).context(format!(
-                "cannot flush to segments: of the {rows_ingested} rows read, the first {} (in \
-                 input order, rejected lines not counted) are in segments; the others were not \
-                 stored",
-                stored(&engine, first_seq)
+                "cannot flush to segments: {}",
+                not_stored(&engine, first_seq, rows_ingested)
             )));
         }
         engine

@@ -620,11 +620,11 @@ fn write_file(
         stripe_crc: 0,
         stripe_fill: 0,
     };
+    let started = std::time::Instant::now();
     let choices = DataChoices {
         trace_dictionary: trace_ids_repeat(rows.batches),
         whole_seconds: timestamps_are_whole_seconds(rows.batches),
     };
-    let started = std::time::Instant::now();
     let mut shreds = ShredPlan::choose(rows.batches);
     if let SegmentCompression::Zstd { level } = options.compression {
         shreds.choose_layouts(rows.batches, rows.order, level);

@@ -357,12 +357,7 @@ impl Wal {
         let mut inner = lock(&self.inner);
         self.check_healthy(&inner)?;
         let first_seq = inner.next_seq;
-        let end_seq = first_seq
-            .checked_add(u64::from(body.row_count()))
-            .ok_or_else(|| WalError::SeqExhausted {
-                path: self.dir.clone(),
-                next_seq: first_seq,
-            })?;
+        let end_seq = self.seq_after(first_seq, u64::from(body.row_count()))?;
         if inner.file_bytes > 0 && inner.file_bytes.saturating_add(len) > self.opts.max_file_bytes {
             self.roll(&mut inner, first_seq)?;
         }
@@ -391,14 +386,18 @@ impl Wal {
     pub fn reserve(&self, rows: usize) -> Result<u64, WalError> {
         let mut inner = lock(&self.inner);
         let first_seq = inner.next_seq;
-        inner.next_seq =
-            first_seq
-                .checked_add(rows as u64)
-                .ok_or_else(|| WalError::SeqExhausted {
-                    path: self.dir.clone(),
-                    next_seq: first_seq,
-                })?;
+        inner.next_seq = self.seq_after(first_seq, rows as u64)?;
         Ok(first_seq)
+    }
+
+    /// The seq after `rows` rows from `first_seq`, unless that overflows.
+    fn seq_after(&self, first_seq: u64, rows: u64) -> Result<u64, WalError> {
+        first_seq
+            .checked_add(rows)
+            .ok_or_else(|| WalError::SeqExhausted {
+                path: self.dir.clone(),
+                next_seq: first_seq,
+            })
     }
 
     /// Blocks until the record of `ticket` is fsynced. Group commit: the first waiter becomes the
