@@ -121,68 +121,150 @@ impl TermOccurrences {
                 .insert_unique(hash, i, |&j| table_hash(seen[j as usize].key));
         }
     }
+}
 
-    fn bytes(&self, o: &Occurrence) -> &[u8] {
-        term_at(&self.arena, o.start)
-    }
-
-    /// Sorts the occurrences so that each distinct term's are adjacent, in block order. Equal
-    /// keys with different bytes (rare) are ordered by their bytes; returns where they are, for
-    /// [`TermOccurrences::terms`]. The bytes of a term seen in one block are never read.
-    fn group(&mut self) -> Vec<std::ops::Range<usize>> {
-        self.seen.sort_unstable_by_key(|o| (o.key, o.block));
-        let (arena, seen) = (&self.arena, &mut self.seen);
-        let bytes = |o: &Occurrence| term_at(arena, o.start);
-        let mut collided = Vec::new();
-        let mut i = 0;
-        while i < seen.len() {
-            let key = seen[i].key;
-            let mut end = i + 1;
-            while end < seen.len() && seen[end].key == key {
-                end += 1;
-            }
-            if end - i > 1 && {
-                let first = bytes(&seen[i]);
-                seen[i + 1..end].iter().any(|o| bytes(o) != first)
-            } {
-                seen[i..end].sort_by(|a, b| bytes(a).cmp(bytes(b)).then(a.block.cmp(&b.block)));
-                collided.push(i..end);
-            }
-            i = end;
+/// Sorts occurrences so that each distinct term's are adjacent, in block order. Equal keys with
+/// different bytes (rare) are ordered by their bytes; returns where they are, for [`terms`].
+/// The bytes of a term seen in one block are never read.
+fn group(seen: &mut [Occurrence], arena: &[u8]) -> Vec<std::ops::Range<usize>> {
+    seen.sort_unstable_by_key(|o| (o.key, o.block));
+    let bytes = |o: &Occurrence| term_at(arena, o.start);
+    let mut collided = Vec::new();
+    let mut i = 0;
+    while i < seen.len() {
+        let key = seen[i].key;
+        let mut end = i + 1;
+        while end < seen.len() && seen[end].key == key {
+            end += 1;
         }
-        collided
+        if end - i > 1 && {
+            let first = bytes(&seen[i]);
+            seen[i + 1..end].iter().any(|o| bytes(o) != first)
+        } {
+            seen[i..end].sort_by(|a, b| bytes(a).cmp(bytes(b)).then(a.block.cmp(&b.block)));
+            collided.push(i..end);
+        }
+        i = end;
     }
+    collided
+}
 
-    /// The ranges of `seen` holding each distinct term, after [`TermOccurrences::group`]
-    /// returned `collided`.
-    fn terms<'a>(
-        &'a self,
-        collided: &'a [std::ops::Range<usize>],
-    ) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
-        let seen = &self.seen;
-        let mut collided = collided.iter().peekable();
-        let mut i = 0;
-        std::iter::from_fn(move || {
-            if i >= seen.len() {
-                return None;
-            }
-            let key = seen[i].key;
-            let split = collided.peek().is_some_and(|c| c.contains(&i));
-            let mut end = i + 1;
-            while end < seen.len()
-                && seen[end].key == key
-                && (!split || self.bytes(&seen[end]) == self.bytes(&seen[i]))
-            {
-                end += 1;
-            }
-            if collided.peek().is_some_and(|c| c.end <= end) {
-                collided.next();
-            }
-            let range = i..end;
-            i = end;
-            Some(range)
-        })
+/// The ranges of `seen` holding each distinct term, after [`group`] returned `collided`.
+fn terms<'a>(
+    seen: &'a [Occurrence],
+    arena: &'a [u8],
+    collided: &'a [std::ops::Range<usize>],
+) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    let bytes = |o: &Occurrence| term_at(arena, o.start);
+    let mut collided = collided.iter().peekable();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        if i >= seen.len() {
+            return None;
+        }
+        let key = seen[i].key;
+        let split = collided.peek().is_some_and(|c| c.contains(&i));
+        let mut end = i + 1;
+        while end < seen.len()
+            && seen[end].key == key
+            && (!split || bytes(&seen[end]) == bytes(&seen[i]))
+        {
+            end += 1;
+        }
+        if collided.peek().is_some_and(|c| c.end <= end) {
+            collided.next();
+        }
+        let range = i..end;
+        i = end;
+        Some(range)
+    })
+}
+
+/// Moves the occurrences for which `front` holds before the others; returns how many there are.
+fn partition_in_place(seen: &mut [Occurrence], front: impl Fn(&Occurrence) -> bool) -> usize {
+    let mut mid = 0;
+    for i in 0..seen.len() {
+        if front(&seen[i]) {
+            seen.swap(mid, i);
+            mid += 1;
+        }
     }
+    mid
+}
+
+/// One share of a segment's distinct terms, told apart into dictionary and fingerprinted ones.
+struct Classified<'a> {
+    /// Dictionary terms: bytes and occurrences (in block order).
+    exact: Vec<(&'a [u8], &'a [Occurrence])>,
+    /// `hash << 32 | block` of each fingerprinted term's occurrences.
+    rare: Vec<u64>,
+    /// Per field id, then for fields past the id space by name.
+    by_id: Vec<FieldStats>,
+    other_fields: BTreeMap<&'a [u8], FieldStats>,
+}
+
+/// Groups `seen` (whole terms: every occurrence of each of its terms) and classifies its terms.
+fn classify<'a>(
+    seen: &'a mut [Occurrence],
+    arena: &'a [u8],
+    fields: usize,
+    hasher: super::TermHasher,
+) -> Classified<'a> {
+    let collided = group(seen, arena);
+    let seen: &'a [Occurrence] = seen;
+    let mut out = Classified {
+        exact: Vec::new(),
+        rare: Vec::with_capacity(seen.len()),
+        by_id: (0..fields).map(|_| FieldStats::default()).collect(),
+        other_fields: BTreeMap::new(),
+    };
+    for range in terms(seen, arena, &collided) {
+        let occurrences = &seen[range];
+        let first = &occurrences[0];
+        let stats = match first.field() {
+            OTHER_FIELD => out
+                .other_fields
+                .entry(field_of(term_at(arena, first.start)))
+                .or_default(),
+            id => &mut out.by_id[id as usize],
+        };
+        if occurrences.len() <= RARE_MAX_BLOCKS {
+            stats.rare += 1;
+            let hash = hasher.hash_crc(first.crc());
+            for o in occurrences {
+                stats.rare_blocks.insert(o.block);
+                out.rare.push(u64::from(hash) << 32 | u64::from(o.block));
+            }
+        } else {
+            stats.exact += 1;
+            out.exact.push((term_at(arena, first.start), occurrences));
+        }
+    }
+    out
+}
+
+/// Occurrences below which [`TermIndexBuilder::finish`] stays on one thread: a thread costs more
+/// than it saves on a small segment.
+const PARALLEL_FINISH_OCCURRENCES: usize = 1 << 16;
+
+/// Runs `second` on another thread while `first` runs on this one, or both here unless
+/// `parallel`.
+fn both<A: Send, B: Send>(
+    parallel: bool,
+    first: impl FnOnce() -> A + Send,
+    second: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !parallel {
+        return (first(), second());
+    }
+    std::thread::scope(|s| {
+        let second = s.spawn(second);
+        let a = first();
+        let b = second
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    })
 }
 
 /// A key's hash for the block table: murmur3's 64-bit finaliser, so that every key bit reaches
@@ -325,52 +407,66 @@ impl TermIndexBuilder {
     /// fingerprints in each of their blocks;
     /// the others with exact postings. Layout in docs/format.md.
     pub fn finish(
+        self,
+        footer_digest: [u8; 32],
+        stripe_bytes: u32,
+        stripes: &[u32],
+    ) -> (Vec<u8>, IndexStats) {
+        self.finish_with(
+            PARALLEL_FINISH_OCCURRENCES,
+            footer_digest,
+            stripe_bytes,
+            stripes,
+        )
+    }
+
+    /// [`TermIndexBuilder::finish`], on two threads from `parallel_from` term occurrences on.
+    /// The bytes are the same either way.
+    pub(crate) fn finish_with(
         mut self,
+        parallel_from: usize,
         footer_digest: [u8; 32],
         stripe_bytes: u32,
         stripes: &[u32],
     ) -> (Vec<u8>, IndexStats) {
         let posting_blocks = self.rows.div_ceil(u64::from(self.block_rows)) as usize;
-        let collided = self.terms.group();
-        let occurrences = &self.terms;
         let hasher = super::TermHasher::for_segment(INDEX_VERSION, &footer_digest);
-        let blocks_of = |range: &std::ops::Range<usize>| {
-            occurrences.seen[range.clone()].iter().map(|o| o.block)
-        };
-        let mut exact: Vec<(&[u8], std::ops::Range<usize>)> = Vec::new();
-        // `hash << 32 | block` of each rare term's occurrences (most occurrences are of rare
-        // terms), re-packed below as sort keys.
-        let mut rare: Vec<u64> = Vec::with_capacity(occurrences.seen.len());
-        let mut by_id: Vec<FieldStats> = Vec::new();
-        by_id.resize_with(occurrences.field_names.len(), FieldStats::default);
-        let mut other_fields: BTreeMap<&[u8], FieldStats> = BTreeMap::new();
-        for range in occurrences.terms(&collided) {
-            let first = &occurrences.seen[range.start];
-            let stats = match first.field() {
-                OTHER_FIELD => other_fields
-                    .entry(field_of(occurrences.bytes(first)))
-                    .or_default(),
-                id => &mut by_id[id as usize],
-            };
-            if range.len() <= RARE_MAX_BLOCKS {
-                stats.rare += 1;
-                let hash = hasher.hash_crc(first.crc());
-                for block in blocks_of(&range) {
-                    stats.rare_blocks.insert(block);
-                    rare.push(u64::from(hash) << 32 | u64::from(block));
-                }
-            } else {
-                stats.exact += 1;
-                exact.push((occurrences.bytes(first), range));
-            }
+        let TermOccurrences {
+            arena,
+            seen,
+            field_names,
+            ..
+        } = &mut self.terms;
+        let (arena, field_names) = (arena.as_slice(), field_names.as_slice());
+        // Equal terms have equal keys, so a bit of the CRC splits the occurrences into two
+        // shares of whole terms, sorted and classified on two threads: this sort is most of
+        // what a flush does on one core.
+        let parallel = seen.len() >= parallel_from;
+        let mid = partition_in_place(seen, |o| o.crc() & 1 == 0);
+        let (left, right) = seen.split_at_mut(mid);
+        let fields_known = field_names.len();
+        let (left, right) = both(
+            parallel,
+            || classify(left, arena, fields_known, hasher),
+            || classify(right, arena, fields_known, hasher),
+        );
+        let mut by_id = left.by_id;
+        for (stats, more) in by_id.iter_mut().zip(right.by_id) {
+            stats.add(more);
         }
-        let mut fields: BTreeMap<&[u8], FieldStats> = other_fields;
-        for (name, stats) in occurrences.field_names.iter().zip(by_id) {
+        let mut fields: BTreeMap<&[u8], FieldStats> = left.other_fields;
+        for (name, more) in right.other_fields {
+            fields.entry(name).or_default().add(more);
+        }
+        for (name, stats) in field_names.iter().zip(by_id) {
             if stats.rare + stats.exact > 0 {
                 fields.insert(name, stats);
             }
         }
+        let mut exact = left.exact;
+        exact.extend(right.exact);
         exact.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let rare = [left.rare, right.rare];
 
         let rare_terms = fields.values().map(|f| f.rare).sum();
         let mut stats = IndexStats {
@@ -400,8 +496,7 @@ impl TermIndexBuilder {
                 raw.clear();
             };
 
-        for (term, range) in &exact {
-            let term = *term;
+        for &(term, occurrences) in &exact {
             if in_block == 0 {
                 first_term.clear();
                 first_term.extend_from_slice(term);
@@ -417,7 +512,7 @@ impl TermIndexBuilder {
             varint::put(&mut raw, (term.len() - shared) as u64);
             raw.extend_from_slice(&term[shared..]);
             postings_buf.clear();
-            postings_buf.extend(blocks_of(range));
+            postings_buf.extend(occurrences.iter().map(|o| o.block));
             encode_postings(&postings_buf, &mut raw);
             let kind = stats.by_kind.entry(kind_of(term).to_owned()).or_default();
             kind.0 += 1;
@@ -434,53 +529,29 @@ impl TermIndexBuilder {
         }
 
         // Fingerprint partitions: partition p holds, for every posting block, the sorted
-        // 16-bit fingerprints of the rare terms whose hash falls in p.
-        let partition_bits = filter_partition_bits(rare.len(), posting_blocks);
-        let partitions = if rare.is_empty() {
+        // 16-bit fingerprints of the rare terms whose hash falls in p. Two threads encode half
+        // of the partitions each.
+        let rare_count = rare.iter().map(Vec::len).sum::<usize>();
+        let partition_bits = filter_partition_bits(rare_count, posting_blocks);
+        let partitions = if rare_count == 0 {
             0u32
         } else {
             1 << partition_bits
         };
-        // Sorted by (partition, block, fingerprint), packed into one integer so the sort
-        // compares integers rather than computing three fields per comparison.
-        for key in &mut rare {
-            let (hash, block) = ((*key >> 32) as u32, *key as u32);
-            *key = u64::from(partition_of(hash, partition_bits)) << 48
-                | u64::from(block) << 16
-                | u64::from(fingerprint_of(hash));
-        }
-        rare.sort_unstable();
-        let unpack = |key: u64| ((key >> 48) as u32, (key >> 16) as u32, key as u16);
-        let mut filters: Vec<(Vec<u8>, u32, u32)> = Vec::new(); // bytes, crc, raw len
-        let mut rare_iter = rare.iter().map(|&key| unpack(key)).peekable();
-        let mut prints: Vec<u16> = Vec::new();
-        let mut set_ends: Vec<usize> = Vec::with_capacity(posting_blocks);
-        for p in 0..partitions {
-            prints.clear();
-            set_ends.clear();
-            for block in 0..posting_blocks as u32 {
-                let start = prints.len();
-                while let Some(&(partition, b, print)) = rare_iter.peek() {
-                    if partition != p || b != block {
-                        break;
-                    }
-                    if prints.len() == start || prints.last() != Some(&print) {
-                        prints.push(print);
-                    }
-                    rare_iter.next();
-                }
-                set_ends.push(prints.len());
-            }
-            let sets: Vec<&[u16]> = std::iter::once(0)
-                .chain(set_ends.iter().copied())
-                .zip(&set_ends)
-                .map(|(start, &end)| &prints[start..end])
-                .collect();
-            let bytes = rice::encode_partition(&sets);
-            let crc = crc32c::crc32c(&bytes);
-            let len = bytes.len() as u32;
-            filters.push((bytes, crc, len));
-        }
+        let encode = |range: std::ops::Range<u32>| {
+            encode_partitions(&rare, partition_bits, range, posting_blocks)
+        };
+        let filters = if partitions >= 2 {
+            let (mut low, high) = both(
+                parallel,
+                || encode(0..partitions / 2),
+                || encode(partitions / 2..partitions),
+            );
+            low.extend(high);
+            low
+        } else {
+            encode(0..partitions)
+        };
         for (field, f) in &fields {
             let kind = stats
                 .by_kind
@@ -560,6 +631,73 @@ struct FieldStats {
     exact: u64,
     rare: u64,
     rare_blocks: roaring::RoaringBitmap,
+}
+
+impl FieldStats {
+    fn add(&mut self, more: FieldStats) {
+        self.exact += more.exact;
+        self.rare += more.rare;
+        self.rare_blocks |= more.rare_blocks;
+    }
+}
+
+/// The partitions in `range`, encoded (bytes, crc32c, raw length), from `rare`'s `hash << 32 |
+/// block` keys.
+fn encode_partitions(
+    rare: &[Vec<u64>],
+    partition_bits: u32,
+    range: std::ops::Range<u32>,
+    posting_blocks: usize,
+) -> Vec<(Vec<u8>, u32, u32)> {
+    // Sorted by (partition, block, fingerprint), packed into one integer so the sort compares
+    // integers rather than computing three fields per comparison.
+    let all = rare.iter().map(Vec::len).sum::<usize>();
+    let share = range.len() as f64 / (1u64 << partition_bits) as f64;
+    let mut keys: Vec<u64> = Vec::with_capacity((all as f64 * share * 1.05) as usize + 64);
+    for &key in rare.iter().flatten() {
+        let (hash, block) = ((key >> 32) as u32, key as u32);
+        let partition = partition_of(hash, partition_bits);
+        if range.contains(&partition) {
+            keys.push(
+                u64::from(partition) << 48
+                    | u64::from(block) << 16
+                    | u64::from(fingerprint_of(hash)),
+            );
+        }
+    }
+    keys.sort_unstable();
+    let unpack = |key: u64| ((key >> 48) as u32, (key >> 16) as u32, key as u16);
+    let mut filters = Vec::with_capacity(range.len());
+    let mut rare_iter = keys.iter().map(|&key| unpack(key)).peekable();
+    let mut prints: Vec<u16> = Vec::new();
+    let mut set_ends: Vec<usize> = Vec::with_capacity(posting_blocks);
+    for p in range {
+        prints.clear();
+        set_ends.clear();
+        for block in 0..posting_blocks as u32 {
+            let start = prints.len();
+            while let Some(&(partition, b, print)) = rare_iter.peek() {
+                if partition != p || b != block {
+                    break;
+                }
+                if prints.len() == start || prints.last() != Some(&print) {
+                    prints.push(print);
+                }
+                rare_iter.next();
+            }
+            set_ends.push(prints.len());
+        }
+        let sets: Vec<&[u16]> = std::iter::once(0)
+            .chain(set_ends.iter().copied())
+            .zip(&set_ends)
+            .map(|(start, &end)| &prints[start..end])
+            .collect();
+        let bytes = rice::encode_partition(&sets);
+        let crc = crc32c::crc32c(&bytes);
+        let len = bytes.len() as u32;
+        filters.push((bytes, crc, len));
+    }
+    filters
 }
 
 /// The field part of a term (everything before the separator).

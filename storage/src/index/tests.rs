@@ -136,6 +136,48 @@ fn assert_matches_brute_force(rows: &[(String, Option<String>)], block_rows: u32
 }
 
 #[test]
+fn an_index_finished_on_two_threads_is_the_one_finished_on_one() {
+    // Enough occurrences for two threads, two fingerprint partitions, dictionary terms of
+    // several fields and fingerprinted ones; then the same bytes from one thread.
+    let rows: Vec<(String, Option<String>)> = (0..40_000u32)
+        .map(|i| {
+            (
+                format!(
+                    "id{i:08x} word{} order {}",
+                    i % 97,
+                    i.wrapping_mul(2_654_435_761)
+                ),
+                (i % 3 != 0).then(|| format!("svc-{}", i % 11)),
+            )
+        })
+        .collect();
+    let builder = || {
+        let mut builder = TermIndexBuilder::new(256);
+        for (i, (message, service)) in rows.iter().enumerate() {
+            let user = format!("u-{}", i % 5_000);
+            builder.add_row(
+                message,
+                &[("service", service.as_deref())],
+                std::iter::once(("user.id", Some(user.as_str()))),
+            );
+        }
+        builder
+    };
+    let (two, stats) = builder().finish_with(0, [7; 32], 65536, &[1, 2, 3]);
+    let (one, one_stats) = builder().finish_with(usize::MAX, [7; 32], 65536, &[1, 2, 3]);
+    assert!(stats.filter_partitions >= 2, "{stats:?}");
+    assert!(stats.terms > 100 && stats.rare_terms > 40_000, "{stats:?}");
+    assert_eq!(stats, one_stats);
+    assert!(two == one, "the two indexes differ");
+    let (dir, all) = decode_all(&two, &stats);
+    assert_eq!(dir.terms as usize, all.len());
+    for i in (0..40_000u32).step_by(997) {
+        let term = Term::from_parts(MESSAGE_FIELD, format!("id{i:08x}").as_bytes());
+        assert!(rare_lookup(&two, &dir, term.as_bytes()).contains(i / 256));
+    }
+}
+
+#[test]
 fn terms_with_the_same_crc_and_length_stay_apart() {
     // The builder matches a term across blocks by (field, CRC-32C, length) before its bytes;
     // real CRC collisions between same-length tokens must still give each token its own postings.
