@@ -107,7 +107,7 @@ impl TermOccurrences {
         let (arena, seen) = (&self.arena, &self.seen[self.block_start..]);
         let found = self.block_terms.find(hash, |&i| {
             let o = &seen[i as usize];
-            o.key == key && term_at(arena, o.start) == term
+            o.key == key && same_bytes(term_at(arena, o.start), term)
         });
         if found.is_none() {
             let i = u32::try_from(seen.len()).expect("fewer than 2^32 terms per posting block");
@@ -276,6 +276,29 @@ fn table_hash(key: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^ (h >> 33)
+}
+
+/// `a == b`, inlined for the short terms the builder compares for every repeated term (a call to
+/// `memcmp` cost more than the comparison). The lengths are equal whenever the keys are.
+#[inline]
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last word, overlapping the one before when `n` is not a multiple of 8.
+    word(a, n - 8) == word(b, n - 8)
 }
 
 /// The term whose `varint length | bytes` starts at `start` of the arena.

@@ -466,3 +466,18 @@ fn a_v2_partition_with_a_huge_gap_is_corrupt_not_an_overflow() {
     let err = FilterPartition::decode(&stored, &entry, 1, 2, "mem").unwrap_err();
     assert!(err.to_string().contains("not sorted"), "{err}");
 }
+
+#[test]
+fn same_bytes_is_slice_equality() {
+    let base: Vec<u8> = (0..40u8).map(|b| b.wrapping_mul(37)).collect();
+    for n in 0..base.len() {
+        let a = &base[..n];
+        assert!(super::builder::same_bytes(a, a));
+        assert!(!super::builder::same_bytes(a, &base[..n + 1]));
+        for at in 0..n {
+            let mut b = a.to_vec();
+            b[at] ^= 0x80;
+            assert!(!super::builder::same_bytes(a, &b), "length {n}, byte {at}");
+        }
+    }
+}
