@@ -30,6 +30,9 @@ Output: a human-readable table on stderr and one JSON object on stdout:
     {"engine": "chDB 4.4.0 (ClickHouse 26.9.2.1)", "body_index": ..., "rows_loaded": ...,
      "queries": {"needle, 1 hit": {"warm_ms": .., "cold_ms": .., "rows": .., "matches": ..,
                                    "warm_read_bytes": ..}, ...}}
+With --load-only it loads (a fresh load with --reload), prints the load's figures instead
+(`insert_s`: the INSERT; `merge_s`: OPTIMIZE TABLE FINAL after it; `disk_bytes`: the active parts
+after the merge) and runs no query; `ingest-bench --clickhouse` runs it so.
 `rows` is the number of rows the query returned (at most 100 for searches; buckets for the
 aggregations); `matches` (searches only) is the number of matching rows regardless of LIMIT
 (what Silt's SearchResult.total counts), from an untimed count() query; `warm_read_bytes` is
@@ -215,7 +218,7 @@ def ensure_loaded(sess, args, body_index):
         if have.get("loaded") and {k: have.get(k) for k in want} == want:
             rows = int(scalar(sess, f"SELECT count() FROM {TABLE}"))
             log(f"reusing {TABLE} in {args.work}: {rows} rows (loaded in {have['load_s']:.1f} s)")
-            return rows, have["load_s"]
+            return rows, have
     if os.path.exists(marker):
         os.remove(marker)
     sess.query(f"CREATE DATABASE IF NOT EXISTS {DB}")
@@ -239,9 +242,11 @@ def ensure_loaded(sess, args, body_index):
     if rows != lines:
         log(f"warning: {lines} lines in the corpus but {rows} rows loaded "
             f"({lines - rows} malformed or blank lines skipped)")
+    load = {"load_s": t2 - t0, "insert_s": t1 - t0, "merge_s": t2 - t1, "disk_bytes": disk,
+            "parts": int(parts)}
     with open(marker, "w") as f:
-        json.dump({**want, "loaded": True, "load_s": t2 - t0, "rows": rows}, f)
-    return rows, t2 - t0
+        json.dump({**want, "loaded": True, "rows": rows, **load}, f)
+    return rows, load
 
 
 def drop_caches(sess):
@@ -273,15 +278,20 @@ def main():
     p.add_argument("--work", required=True, help="directory for the persistent chDB database")
     p.add_argument("--needle-one", default="xqzneedleone")
     p.add_argument("--needle-21", default="xqzneedletwentyone")
-    p.add_argument("--trace-id", required=True, help="the planted trace id (32 hex digits)")
-    p.add_argument("--end-ns", type=int, required=True,
+    p.add_argument("--trace-id", help="the planted trace id (32 hex digits)")
+    p.add_argument("--end-ns", type=int,
                    help="end of the corpus time span in ns; the 1h query covers [end-3600s, end]")
     p.add_argument("--body-index", choices=["auto", "text", "tokenbf"], default="auto",
                    help="Body index type: ClickHouse's text index or tokenbf_v1 (default: "
                         "text when supported)")
     p.add_argument("--reload", action="store_true", help="reload even if the table is loaded")
     p.add_argument("--only", default="", help="run only the queries whose name contains this")
+    p.add_argument("--load-only", action="store_true",
+                   help="load (with --reload: time a fresh load) and print the load's figures "
+                        "as JSON, without running the queries (ingest-bench --clickhouse)")
     args = p.parse_args()
+    if not args.load_only and (args.trace_id is None or args.end_ns is None):
+        p.error("--trace-id and --end-ns are required unless --load-only")
 
     os.makedirs(args.work, exist_ok=True)
     sess = chs.Session(os.path.join(args.work, "chdb"))
@@ -293,7 +303,13 @@ def main():
     index_desc = f"{body_index}: {BODY_INDEXES[body_index]}"
     log(f"{engine}; Body index {index_desc}")
 
-    rows_loaded, load_s = ensure_loaded(sess, args, body_index)
+    rows_loaded, load = ensure_loaded(sess, args, body_index)
+    if args.load_only:
+        sess.close()
+        print(json.dumps({"engine": engine, "body_index": index_desc, "rows_loaded": rows_loaded,
+                          **{k: load.get(k) for k in
+                             ("load_s", "insert_s", "merge_s", "disk_bytes", "parts")}}))
+        return
 
     results = {}
     page_cache_dropped = True
@@ -319,7 +335,7 @@ def main():
     sess.close()
 
     print(json.dumps({"engine": engine, "body_index": index_desc, "rows_loaded": rows_loaded,
-                      "load_s": round(load_s, 2), "queries": results}))
+                      "load_s": round(load["load_s"], 2), "queries": results}))
 
 
 if __name__ == "__main__":

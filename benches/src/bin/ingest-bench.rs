@@ -11,6 +11,12 @@
 //! `--against BASE` runs `BASE` (another `silt` binary) and the tested one in turn, `--runs N`
 //! times each (3 by default with `--against`), on the same corpus, and prints the medians and
 //! their ratio: this host's speed drifts too much for runs made minutes apart to be compared.
+//! `--clickhouse` also loads the same corpus into ClickHouse (chDB, a MergeTree with a
+//! `tokenbf_v1` index on the message, `benches/clickhouse/query_compare.py --load-only`, with the
+//! Python of `$SILT_CHDB_PYTHON` or `target/chdb-env/bin/python`) after each run, and prints
+//! ClickHouse's lines/s (its `INSERT`; parts are merged afterwards, untimed), its raw/disk after
+//! the merge, and Silt's ratio to each: the issue's reference figures, measured on this host in
+//! the same minutes.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -109,8 +115,10 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(if against.is_some() { 3 } else { 1 });
     let data = work.join("data");
+    let clickhouse = args.iter().any(|a| a == "--clickhouse");
     let mut tested = Vec::new();
     let mut base = Vec::new();
+    let mut reference = Vec::new();
     for _ in 0..runs.max(1) {
         if let Some(bin) = &against {
             let run = ingest_once(bin, &corpus, &data, lines, raw_bytes);
@@ -120,6 +128,11 @@ fn main() {
         let run = ingest_once(&silt, &corpus, &data, lines, raw_bytes);
         run.print(&format!("silt ingest ({})", silt.display()));
         tested.push(run);
+        if clickhouse {
+            let load = clickhouse_load(&corpus, &work.join("chdb"), lines, raw_bytes);
+            load.print();
+            reference.push(load);
+        }
     }
     if tested.len() > 1 || !base.is_empty() {
         println!("medians of {} runs:", tested.len());
@@ -142,9 +155,118 @@ fn main() {
             }
         }
     }
+    if !reference.is_empty() {
+        let silt_rate = median(tested.iter().map(Run::lines_per_sec).collect());
+        let silt_ratio = median(tested.iter().map(Run::raw_per_disk).collect());
+        let ch_rate = median(reference.iter().map(|r| r.lines as f64 / r.insert_secs).collect());
+        let ch_ratio = median(
+            reference
+                .iter()
+                .map(|r| r.raw_bytes as f64 / r.disk as f64)
+                .collect(),
+        );
+        println!("against ClickHouse (medians of {} loads each):", reference.len());
+        println!(
+            "  lines/s        silt {silt_rate:>10.0}   ClickHouse {ch_rate:>10.0}   ratio {:.3}",
+            silt_rate / ch_rate
+        );
+        println!(
+            "  raw/disk       silt {silt_ratio:>10.2}   ClickHouse {ch_ratio:>10.2}   ratio {:.3}",
+            silt_ratio / ch_ratio
+        );
+    }
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&work);
     }
+}
+
+/// One fresh load of the corpus into ClickHouse (chDB).
+struct ClickHouseLoad {
+    engine: String,
+    lines: u64,
+    raw_bytes: u64,
+    insert_secs: f64,
+    merge_secs: f64,
+    disk: u64,
+    usage: ChildUsage,
+}
+
+impl ClickHouseLoad {
+    fn print(&self) {
+        println!(
+            "{}: {} lines, INSERT {:.2} s ({:.0} lines/s), merge {:.2} s",
+            self.engine,
+            self.lines,
+            self.insert_secs,
+            self.lines as f64 / self.insert_secs,
+            self.merge_secs
+        );
+        println!(
+            "  CPU          {:.2} s user + {:.2} s sys, peak RSS {:.0} MiB (whole Python process)",
+            self.usage.user_secs,
+            self.usage.sys_secs,
+            self.usage.max_rss_kib as f64 / 1024.0
+        );
+        println!(
+            "  on disk      {} bytes after the merge; raw/disk = {:.2}x",
+            self.disk,
+            self.raw_bytes as f64 / self.disk as f64
+        );
+    }
+}
+
+/// Loads `corpus` into a fresh chDB database in `work` with `query_compare.py --load-only`.
+fn clickhouse_load(corpus: &Path, work: &Path, lines: u64, raw_bytes: u64) -> ClickHouseLoad {
+    let python = std::env::var_os("SILT_CHDB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/chdb-env/bin/python"));
+    let out = tempfile_path(work, "load.json");
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work).unwrap();
+    let child = std::process::Command::new(&python)
+        .arg("benches/clickhouse/query_compare.py")
+        .args(["--corpus", &corpus.display().to_string()])
+        .args(["--work", &work.display().to_string()])
+        .args(["--body-index", "tokenbf", "--reload", "--load-only"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}): python3 -m venv target/chdb-env && \
+                 target/chdb-env/bin/pip install -r benches/clickhouse/requirements.txt",
+                python.display()
+            )
+        });
+    let usage = wait_with_rusage(child.id() as i32);
+    assert!(usage.status == 0, "the ClickHouse load failed");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).expect("load-only prints JSON");
+    let _ = std::fs::remove_dir_all(work);
+    let number = |key: &str| report[key].as_f64().unwrap_or_else(|| panic!("no {key}"));
+    assert_eq!(
+        number("rows_loaded") as u64,
+        lines,
+        "ClickHouse loaded another number of rows"
+    );
+    ClickHouseLoad {
+        engine: report["engine"].as_str().unwrap_or("ClickHouse").to_owned(),
+        lines,
+        raw_bytes,
+        insert_secs: number("insert_s"),
+        merge_secs: number("merge_s"),
+        disk: number("disk_bytes") as u64,
+        usage,
+    }
+}
+
+/// `name` beside `dir` (not inside it: `dir` is deleted before each load).
+fn tempfile_path(dir: &Path, name: &str) -> PathBuf {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    parent.join(format!(
+        "{}-{name}",
+        dir.file_name().map_or("chdb".into(), |n| n.to_string_lossy())
+    ))
 }
 
 /// A figure of a run, by name.
