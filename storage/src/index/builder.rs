@@ -462,8 +462,8 @@ impl TermIndexBuilder {
         } = &mut self.terms;
         let (arena, field_names) = (arena.as_slice(), field_names.as_slice());
         // Equal terms have equal keys, so a bit of the CRC splits the occurrences into two
-        // shares of whole terms, sorted and classified on two threads: this sort is most of
-        // what a flush does on one core.
+        // shares of whole terms, sorted and classified on two threads: on one, this end of a
+        // flush left a core idle while ingest waited for the memory the flush would free.
         let parallel = seen.len() >= parallel_from;
         let mid = partition_in_place(seen, |o| o.crc() & 1 == 0);
         let (left, right) = seen.split_at_mut(mid);
