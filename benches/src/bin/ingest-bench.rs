@@ -57,6 +57,11 @@ fn main() {
         .unwrap_or(2_000_000);
     let keep = flag_value(&args, "--keep").map(PathBuf::from);
     let sparse = args.iter().any(|a| a == "--sparse");
+    let clickhouse = args.iter().any(|a| a == "--clickhouse");
+    assert!(
+        !(clickhouse && sparse),
+        "--clickhouse loads the NDJSON corpus; --sparse writes text lines"
+    );
     let silt = std::env::var_os("SILT_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/release/silt"));
@@ -115,7 +120,6 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(if against.is_some() { 3 } else { 1 });
     let data = work.join("data");
-    let clickhouse = args.iter().any(|a| a == "--clickhouse");
     let mut tested = Vec::new();
     let mut base = Vec::new();
     let mut reference = Vec::new();
