@@ -162,14 +162,22 @@ fn main() {
     if !reference.is_empty() {
         let silt_rate = median(tested.iter().map(Run::lines_per_sec).collect());
         let silt_ratio = median(tested.iter().map(Run::raw_per_disk).collect());
-        let ch_rate = median(reference.iter().map(|r| r.lines as f64 / r.insert_secs).collect());
+        let ch_rate = median(
+            reference
+                .iter()
+                .map(|r| r.lines as f64 / r.insert_secs)
+                .collect(),
+        );
         let ch_ratio = median(
             reference
                 .iter()
                 .map(|r| r.raw_bytes as f64 / r.disk as f64)
                 .collect(),
         );
-        println!("against ClickHouse (medians of {} loads each):", reference.len());
+        println!(
+            "against ClickHouse (medians of {} loads each):",
+            reference.len()
+        );
         println!(
             "  lines/s        silt {silt_rate:>10.0}   ClickHouse {ch_rate:>10.0}   ratio {:.3}",
             silt_rate / ch_rate
@@ -269,7 +277,8 @@ fn tempfile_path(dir: &Path, name: &str) -> PathBuf {
     let parent = dir.parent().unwrap_or(Path::new("."));
     parent.join(format!(
         "{}-{name}",
-        dir.file_name().map_or("chdb".into(), |n| n.to_string_lossy())
+        dir.file_name()
+            .map_or("chdb".into(), |n| n.to_string_lossy())
     ))
 }
 
