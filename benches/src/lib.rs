@@ -5,6 +5,27 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use silt_storage::record::LogRecord;
 
+/// The ClickHouse side of the benchmarks, `benches/clickhouse/query_compare.py` (paths are from
+/// the workspace root), run by the Python that has chDB: `$SILT_CHDB_PYTHON`, or
+/// `target/chdb-env/bin/python`.
+pub fn clickhouse_compare() -> (std::process::Command, std::path::PathBuf) {
+    let python = std::env::var_os("SILT_CHDB_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("target/chdb-env/bin/python"));
+    let mut command = std::process::Command::new(&python);
+    command.arg("benches/clickhouse/query_compare.py");
+    (command, python)
+}
+
+/// Why [`clickhouse_compare`]'s Python did not start, and how to set it up.
+pub fn chdb_python_missing(python: &std::path::Path, error: &std::io::Error) -> String {
+    format!(
+        "cannot run {} ({error}): python3 -m venv target/chdb-env && \
+         target/chdb-env/bin/pip install -r benches/clickhouse/requirements.txt",
+        python.display()
+    )
+}
+
 /// Start of every generated corpus: 2026-11-21T00:00:00Z.
 pub const CORPUS_START_NS: i64 = 1_795_219_200_000_000_000;
 

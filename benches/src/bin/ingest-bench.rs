@@ -229,27 +229,18 @@ impl ClickHouseLoad {
 
 /// Loads `corpus` into a fresh chDB database in `work` with `query_compare.py --load-only`.
 fn clickhouse_load(corpus: &Path, work: &Path, lines: u64, raw_bytes: u64) -> ClickHouseLoad {
-    let python = std::env::var_os("SILT_CHDB_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/chdb-env/bin/python"));
+    let (mut command, python) = silt_benches::clickhouse_compare();
     let out = tempfile_path(work, "load.json");
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work).unwrap();
-    let child = std::process::Command::new(&python)
-        .arg("benches/clickhouse/query_compare.py")
+    let child = command
         .args(["--corpus", &corpus.display().to_string()])
         .args(["--work", &work.display().to_string()])
         .args(["--body-index", "tokenbf", "--reload", "--load-only"])
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::process::Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}): python3 -m venv target/chdb-env && \
-                 target/chdb-env/bin/pip install -r benches/clickhouse/requirements.txt",
-                python.display()
-            )
-        });
+        .unwrap_or_else(|e| panic!("{}", silt_benches::chdb_python_missing(&python, &e)));
     let usage = wait_with_rusage(child.id() as i32);
     assert!(usage.status == 0, "the ClickHouse load failed");
     let report: serde_json::Value =

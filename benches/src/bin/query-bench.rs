@@ -250,11 +250,8 @@ fn compare_with_clickhouse(work: &std::path::Path, trace: &str, end: i64, silt: 
         eprintln!("--clickhouse needs the NDJSON corpus: run with --keep DIR on a new DIR");
         return;
     }
-    let python = std::env::var_os("SILT_CHDB_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/chdb-env/bin/python"));
-    let output = std::process::Command::new(&python)
-        .arg("benches/clickhouse/query_compare.py")
+    let (mut command, python) = silt_benches::clickhouse_compare();
+    let output = command
         .arg("--corpus")
         .arg(&corpus)
         .arg("--work")
@@ -270,11 +267,7 @@ fn compare_with_clickhouse(work: &std::path::Path, trace: &str, end: i64, silt: 
             return;
         }
         Err(e) => {
-            eprintln!(
-                "cannot run {} ({e}): python3 -m venv target/chdb-env && \
-                 target/chdb-env/bin/pip install -r benches/clickhouse/requirements.txt",
-                python.display()
-            );
+            eprintln!("{}", silt_benches::chdb_python_missing(&python, &e));
             return;
         }
     };
