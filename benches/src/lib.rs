@@ -68,22 +68,58 @@ pub struct CorpusGenerator {
     total_lines: u64,
     span_ns: i64,
     traces: Vec<(u128, u32)>,
-    hosts: Vec<String>,
+    /// Per service (in `SERVICES` order), its pods.
+    pods: Vec<Vec<Pod>>,
+}
+
+/// One replica of a service: where it runs and which release it runs.
+struct Pod {
+    name: String,
+    host: String,
+    region: &'static str,
+    version: String,
 }
 
 impl CorpusGenerator {
     /// `total_lines` spread evenly over `span_secs` seconds from [`CORPUS_START_NS`].
     pub fn new(seed: u64, total_lines: u64, span_secs: i64) -> Self {
         let mut rng = SmallRng::seed_from_u64(seed);
-        let hosts = (0..40)
+        let hosts: Vec<(String, &'static str)> = (0..40)
             .map(|_| {
-                format!(
+                let region = REGIONS[rng.random_range(0..REGIONS.len())];
+                let name = format!(
                     "ip-10-{}-{}-{}.{}.compute.internal",
                     rng.random_range(0..8),
                     rng.random_range(0..255),
                     rng.random_range(0..255),
-                    REGIONS[rng.random_range(0..REGIONS.len())]
-                )
+                    region
+                );
+                (name, region)
+            })
+            .collect();
+        // A Kubernetes-style deployment: each service runs 3-12 replicas scheduled on the hosts,
+        // named `<service>-<template hash>-<suffix>`, in the middle of a rolling update (about a
+        // third of the replicas already on the next release).
+        let pods = SERVICES
+            .iter()
+            .map(|service| {
+                let template = rng.random_range(0..0xff_ffff_ffffu64);
+                let (minor, patch) = (rng.random_range(0..5), rng.random_range(0..20));
+                (0..rng.random_range(3..=12))
+                    .map(|_| {
+                        let (host, region) = hosts[rng.random_range(0..hosts.len())].clone();
+                        let next = rng.random_bool(0.35);
+                        Pod {
+                            name: format!(
+                                "{service}-{template:010x}-{:05x}",
+                                rng.random_range(0..0xf_ffffu32)
+                            ),
+                            host,
+                            region,
+                            version: format!("v1.{minor}.{}", patch + u32::from(next)),
+                        }
+                    })
+                    .collect()
             })
             .collect();
         Self {
@@ -92,7 +128,7 @@ impl CorpusGenerator {
             total_lines,
             span_ns: span_secs * 1_000_000_000,
             traces: Vec::new(),
-            hosts,
+            pods,
         }
     }
 
@@ -129,8 +165,10 @@ impl CorpusGenerator {
             60..=199 => "DEBUG",
             _ => "INFO",
         };
-        let service = SERVICES[(rng.random_range(0..SERVICES.len() * 3)) % SERVICES.len()];
-        let host = self.hosts[rng.random_range(0..self.hosts.len())].clone();
+        let service_index = rng.random_range(0..SERVICES.len() * 3) % SERVICES.len();
+        let service = SERVICES[service_index];
+        let pods = &self.pods[service_index];
+        let pod = &pods[rng.random_range(0..pods.len())];
         let user = rng.random_range(0..200_000u32);
         let order = rng.random_range(0..5_000_000u32);
         let ms = rng.random_range(1..5000u32);
@@ -191,17 +229,17 @@ impl CorpusGenerator {
                 rng.random_range(0..300)
             ),
         };
+        let (pod, host, region, version) = (
+            pod.name.clone(),
+            pod.host.clone(),
+            pod.region,
+            pod.version.clone(),
+        );
         let trace = self.trace_id();
         let rng = &mut self.rng;
         let attributes = vec![
-            (
-                "metadata.region".to_string(),
-                REGIONS[rng.random_range(0..REGIONS.len())].to_string(),
-            ),
-            (
-                "metadata.version".to_string(),
-                format!("v1.{}.{}", rng.random_range(0..5), rng.random_range(0..20)),
-            ),
+            ("metadata.region".to_string(), region.to_string()),
+            ("metadata.version".to_string(), version),
             ("metadata.user_id".to_string(), format!("u-{user}")),
             ("metadata.request_id".to_string(), request_id),
             ("metadata.http.method".to_string(), method.to_string()),
@@ -211,10 +249,7 @@ impl CorpusGenerator {
                 "metadata.duration_ms".to_string(),
                 format!("{}.{}", ms, rng.random_range(0..10)),
             ),
-            (
-                "metadata.pod".to_string(),
-                format!("{service}-{:05x}", rng.random_range(0..0xfffffu32)),
-            ),
+            ("metadata.pod".to_string(), pod),
         ];
         LogRecord {
             timestamp: Some(timestamp),

@@ -46,7 +46,7 @@ pub struct ShredPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShreddedColumn {
     pub key: String,
-    /// `None`: a dictionary. Otherwise the layout of the values, [`ValueLayout::Plain`] until
+    /// `None`: a dictionary. Otherwise the layout of the values, [`ValueLayout::PLAIN`] until
     /// [`ShredPlan::choose_layouts`] picks one.
     pub layout: Option<ValueLayout>,
 }
@@ -56,44 +56,87 @@ pub fn shred_field(key: &str) -> Field {
     Field::new(shred_column(key), DataType::Utf8, true)
 }
 
-/// How a shredded column without a dictionary stores its values: the Parquet encoding, and
-/// whether zstd runs at level 1 rather than the segment's. Which is smallest depends on the
-/// values (benchmark corpus, pyarrow, bytes a row): random ids compress best plain at level 1
-/// (request ids 8.62 against 9.35 at level 3), names sharing a prefix within a cluster as
-/// `DELTA_BYTE_ARRAY` (pods, `payment-service-3f2a1`: 2.92 against 3.58), numbers of varying
-/// length as `DELTA_LENGTH_BYTE_ARRAY` (durations, 3.00 against 3.19), paths plain.
+/// How a shredded column without a dictionary stores its values: an encoding, and the zstd
+/// level its pages get. Which is smallest depends on the values (benchmark corpus, pyarrow, bytes
+/// a row, 8 KiB pages): random ids with a shared prefix (`req-8f3a…`) and names sharing a prefix
+/// within a cluster (`u-56222`) as `DELTA_BYTE_ARRAY` at level 1 (8.51 against 8.76 plain, 3.07
+/// against 3.27 at level 3), numbers of varying length as `DELTA_LENGTH_BYTE_ARRAY` at level 1
+/// (durations, 3.02 against 3.16 at level 3), paths ending in an id plain at level 5 (5.30
+/// against 6.09 at level 3: the levels from 5 on search for the repeated prefix lazily).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ValueLayout {
+pub struct ValueLayout {
+    pub encoding: ValueEncoding,
+    pub level: ValueLevel,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ValueEncoding {
     #[default]
     Plain,
-    PlainFast,
     DeltaLength,
     DeltaPrefix,
 }
 
+/// The zstd level of a shredded column's pages, relative to the segment's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ValueLevel {
+    /// The segment's level.
+    #[default]
+    Segment,
+    /// Level 1.
+    Fast,
+    /// At least [`TIGHT_ZSTD_LEVEL`]: 2-3 times level 3's CPU for these pages, so taken only
+    /// when it saves [`TIGHT_MIN_SAVING_PERCENT`] of the best cheaper layout's bytes.
+    Tight,
+}
+
+/// The zstd level of [`ValueLevel::Tight`] (unless the segment's is higher).
+const TIGHT_ZSTD_LEVEL: i32 = 5;
+/// What [`ValueLevel::Tight`] must save, in percent of the best layout at level 1 or the
+/// segment's, to be chosen.
+const TIGHT_MIN_SAVING_PERCENT: usize = 10;
+
 impl ValueLayout {
-    const ALL: [ValueLayout; 4] = [
-        ValueLayout::Plain,
-        ValueLayout::PlainFast,
-        ValueLayout::DeltaLength,
-        ValueLayout::DeltaPrefix,
-    ];
+    pub const PLAIN: ValueLayout = ValueLayout {
+        encoding: ValueEncoding::Plain,
+        level: ValueLevel::Segment,
+    };
+
+    /// Every layout, the [`ValueLevel::Tight`] ones last.
+    const ALL: [ValueLayout; 9] = {
+        use ValueEncoding::*;
+        use ValueLevel::*;
+        const fn layout(encoding: ValueEncoding, level: ValueLevel) -> ValueLayout {
+            ValueLayout { encoding, level }
+        }
+        [
+            layout(Plain, Segment),
+            layout(Plain, Fast),
+            layout(DeltaLength, Segment),
+            layout(DeltaLength, Fast),
+            layout(DeltaPrefix, Segment),
+            layout(DeltaPrefix, Fast),
+            layout(Plain, Tight),
+            layout(DeltaLength, Tight),
+            layout(DeltaPrefix, Tight),
+        ]
+    };
 
     pub fn encoding(self) -> parquet::basic::Encoding {
         use parquet::basic::Encoding;
-        match self {
-            ValueLayout::Plain | ValueLayout::PlainFast => Encoding::PLAIN,
-            ValueLayout::DeltaLength => Encoding::DELTA_LENGTH_BYTE_ARRAY,
-            ValueLayout::DeltaPrefix => Encoding::DELTA_BYTE_ARRAY,
+        match self.encoding {
+            ValueEncoding::Plain => Encoding::PLAIN,
+            ValueEncoding::DeltaLength => Encoding::DELTA_LENGTH_BYTE_ARRAY,
+            ValueEncoding::DeltaPrefix => Encoding::DELTA_BYTE_ARRAY,
         }
     }
 
     /// The zstd level, given the segment's.
     pub fn zstd_level(self, level: i32) -> i32 {
-        if self == ValueLayout::PlainFast {
-            1
-        } else {
-            level
+        match self.level {
+            ValueLevel::Segment => level,
+            ValueLevel::Fast => 1,
+            ValueLevel::Tight => level.max(TIGHT_ZSTD_LEVEL),
         }
     }
 
@@ -101,14 +144,14 @@ impl ValueLayout {
     /// Parquet's delta encodings bit-pack their lengths, here one or two bytes each.
     fn lay_out(self, values: &[&str], out: &mut Vec<u8>) {
         let short = |n: usize, out: &mut Vec<u8>| out.extend_from_slice(&(n as u16).to_le_bytes());
-        match self {
-            ValueLayout::Plain | ValueLayout::PlainFast => {
+        match self.encoding {
+            ValueEncoding::Plain => {
                 for v in values {
                     out.extend_from_slice(&(v.len() as u32).to_le_bytes());
                     out.extend_from_slice(v.as_bytes());
                 }
             }
-            ValueLayout::DeltaLength => {
+            ValueEncoding::DeltaLength => {
                 for v in values {
                     short(v.len(), out);
                 }
@@ -116,7 +159,7 @@ impl ValueLayout {
                     out.extend_from_slice(v.as_bytes());
                 }
             }
-            ValueLayout::DeltaPrefix => {
+            ValueEncoding::DeltaPrefix => {
                 let mut previous: &[u8] = &[];
                 let mut suffixes = Vec::new();
                 for v in values {
@@ -206,7 +249,7 @@ impl ShredPlan {
                 let dictionary = *sampled > 0 && distinct.len() * 4 <= *sampled;
                 ShreddedColumn {
                     key: (*key).to_owned(),
-                    layout: (!dictionary).then_some(ValueLayout::Plain),
+                    layout: (!dictionary).then_some(ValueLayout::PLAIN),
                 }
             })
             .collect();
@@ -218,9 +261,10 @@ impl ShredPlan {
     }
 
     /// Chooses the [`ValueLayout`] of each column without a dictionary by compressing a sample
-    /// of its values (rows in segment order, as `(batch, row)` of `batches`) in each layout with
-    /// zstd at `zstd_level` (level 1 for [`ValueLayout::PlainFast`]) in pages of
-    /// [`SHREDDED_PAGE_BYTES`], keeping the smallest.
+    /// of its values (rows in segment order, as `(batch, row)` of `batches`) in each layout
+    /// (zstd at the layout's level given the segment's `zstd_level`) in pages of
+    /// [`SHREDDED_PAGE_BYTES`]: the smallest at level 1 or the segment's, unless one at
+    /// [`ValueLevel::Tight`] saves [`TIGHT_MIN_SAVING_PERCENT`] of its bytes.
     pub fn choose_layouts(
         &mut self,
         batches: &[&RecordBatch],
@@ -283,7 +327,22 @@ impl ShredPlan {
                 }
                 (compressed, layout)
             });
-            self.columns[i].layout = sizes.iter().min_by_key(|(size, _)| *size).map(|(_, l)| *l);
+            let smallest = |sizes: &[(usize, ValueLayout)]| {
+                sizes.iter().copied().min_by_key(|(size, _)| *size)
+            };
+            let (cheap, tight) = sizes.split_at(6);
+            let best = match (smallest(cheap), smallest(tight)) {
+                (Some((cheap_size, cheap)), Some((tight_size, tight))) => {
+                    let saved = cheap_size.saturating_sub(tight_size);
+                    if saved * 100 >= cheap_size * TIGHT_MIN_SAVING_PERCENT && tight_size > 0 {
+                        tight
+                    } else {
+                        cheap
+                    }
+                }
+                (best, _) => best.map_or(ValueLayout::PLAIN, |(_, l)| l),
+            };
+            self.columns[i].layout = Some(best);
         }
     }
 
@@ -547,6 +606,57 @@ mod tests {
     }
 
     #[test]
+    fn a_layout_at_the_tight_level_is_taken_only_where_it_saves_a_tenth() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(5);
+        let records: Vec<_> = (0..4096)
+            .map(|_| {
+                let path =
+                    ["/api/v1/orders", "/api/v1/users", "/api/v2/search"][rng.random_range(0..3)];
+                crate::record::LogRecord {
+                    attributes: vec![
+                        // A few prefixes, each followed by an id: levels from 5 on find the
+                        // prefix where 1 and 3 spend a sequence on it.
+                        (
+                            "path".into(),
+                            format!("{path}/{}", rng.random_range(0..5_000_000)),
+                        ),
+                        // Random: no level compresses it better.
+                        ("id".into(), format!("{:016x}", rng.random::<u64>())),
+                    ],
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let batch = crate::schema::batch_from_records(&records, 1, 0);
+        let mut plan = ShredPlan::choose(&[&batch]);
+        let order: Vec<(usize, usize)> = (0..records.len()).map(|row| (0, row)).collect();
+        plan.choose_layouts(&[&batch], &order, 3);
+        let level = |key: &str| {
+            let column = plan.columns.iter().find(|c| c.key == key).unwrap();
+            column.layout.unwrap().level
+        };
+        assert_eq!(level("path"), ValueLevel::Tight);
+        assert_ne!(level("id"), ValueLevel::Tight);
+        assert_eq!(
+            ValueLayout {
+                level: ValueLevel::Tight,
+                ..ValueLayout::PLAIN
+            }
+            .zstd_level(3),
+            TIGHT_ZSTD_LEVEL
+        );
+        assert_eq!(
+            ValueLayout {
+                level: ValueLevel::Tight,
+                ..ValueLayout::PLAIN
+            }
+            .zstd_level(9),
+            9
+        );
+    }
+
+    #[test]
     fn a_key_whose_first_entry_is_null_stays_in_the_map() {
         // `attributes['k']` is the first entry's value: null here, not the later "x".
         let records = vec![crate::record::LogRecord::default(); 3];
@@ -575,7 +685,7 @@ mod tests {
         let plan = ShredPlan {
             columns: vec![ShreddedColumn {
                 key: "k".into(),
-                layout: Some(ValueLayout::Plain),
+                layout: Some(ValueLayout::PLAIN),
             }],
         };
         let stored = plan.shred(&batch, &plan.file_schema()).unwrap();
