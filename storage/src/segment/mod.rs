@@ -11,8 +11,8 @@ pub use digest::footer_digest;
 pub use reader::{SegmentFooter, SegmentReader, VerifyReport};
 pub use source::SegmentFile;
 pub use writer::{
-    ROW_ORDER, SegmentCompression, SegmentLabels, SegmentWriter, SegmentWriterOptions,
-    WrittenSegment, fsync_dir, sort_for_segment,
+    ROW_ORDER, ROW_ORDER_BY_TEMPLATE, SegmentCompression, SegmentLabels, SegmentWriter,
+    SegmentWriterOptions, WrittenSegment, fsync_dir, sort_for_segment,
 };
 
 /// Version of the segment format (docs/format.md); recorded in the footer. Version 2 added

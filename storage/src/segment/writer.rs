@@ -1,7 +1,7 @@
 //! Writes one segment: orders rows by service, level and time, picks encodings from the rows,
 //! writes the row groups, appends the term index, then closes, fsyncs and renames into place.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -149,11 +149,13 @@ impl SegmentWriter {
         }
         let started = std::time::Instant::now();
         let batches: Vec<&RecordBatch> = self.batches.iter().collect();
-        let order = row_order(&batches);
+        let whole_seconds = timestamps_are_whole_seconds(&batches);
+        let order = row_order(&batches, !whole_seconds);
         let sorted = started.elapsed();
         let rows = SortedRows {
             batches: &batches,
             order: &order,
+            whole_seconds,
         };
 
         if let Some(dir) = self.path.parent() {
@@ -230,10 +232,55 @@ impl SegmentWriter {
 struct SortedRows<'a> {
     batches: &'a [&'a RecordBatch],
     order: &'a [(usize, usize)],
+    /// [`timestamps_are_whole_seconds`], which decided the order.
+    whole_seconds: bool,
 }
 
-/// The value of the footer key [`footer_keys::ROW_ORDER`]: the order [`row_order`] writes.
+/// The value of the footer key [`footer_keys::ROW_ORDER`] for the order [`row_order`] writes
+/// when the segment's timestamps are whole seconds ([`timestamps_are_whole_seconds`]).
 pub const ROW_ORDER: &str = "service,level,timestamp,_seq";
+/// The value of [`footer_keys::ROW_ORDER`] for [`row_order`]'s order by template.
+pub const ROW_ORDER_BY_TEMPLATE: &str =
+    "service,level,timestamp/10min,message_template,timestamp,_seq";
+
+/// Inside a cluster, rows are grouped by ten minutes of event time, then by message template.
+const TEMPLATE_BUCKET_NS: i64 = 600 * 1_000_000_000;
+/// The bytes of a message that decide its template.
+const TEMPLATE_PREFIX_BYTES: usize = 96;
+
+/// A hash of `message`'s template: its first [`TEMPLATE_PREFIX_BYTES`] bytes with each run of
+/// ASCII letters and digits that holds a digit (a number, an id, an address's parts, a hex
+/// string) standing for one placeholder. `order 4912601 created for user u-249` and `order 17
+/// created for user u-5` share one.
+fn template_of(message: &[u8]) -> u32 {
+    let m = &message[..message.len().min(TEMPLATE_PREFIX_BYTES)];
+    let mut masked = [0u8; TEMPLATE_PREFIX_BYTES];
+    let mut len = 0;
+    let mut i = 0;
+    while i < m.len() {
+        if !m[i].is_ascii_alphanumeric() {
+            masked[len] = m[i];
+            len += 1;
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut digit = false;
+        while i < m.len() && m[i].is_ascii_alphanumeric() {
+            digit |= m[i].is_ascii_digit();
+            i += 1;
+        }
+        if digit {
+            // Not a byte of any UTF-8 text.
+            masked[len] = 0xff;
+            len += 1;
+        } else {
+            masked[len..len + i - start].copy_from_slice(&m[start..i]);
+            len += i - start;
+        }
+    }
+    crc32c::crc32c(&masked[..len])
+}
 
 /// Where a level sorts inside its service's cluster: none first, then the normalised levels
 /// from TRACE to FATAL (so `level:>=WARN` is one run), then any other word.
@@ -251,11 +298,14 @@ fn level_rank(level: Option<&str>) -> (u8, &str) {
 type Cluster<'a> = (Option<&'a str>, Option<&'a str>);
 
 /// The order of a segment's rows, as `(batch, row)` pairs: clustered by `service`, then by
-/// `level` (see [`level_rank`]), and by `(timestamp, _seq)` inside each cluster. A search for a
-/// service's errors then reads a few adjacent pages instead of some of every page, and similar
-/// messages sit together for the compressor; each cluster is still in time order, so page
-/// statistics keep pruning time ranges.
-fn row_order(batches: &[&RecordBatch]) -> Vec<(usize, usize)> {
+/// `level` (see [`level_rank`]); inside each cluster, `by_template`, by ten minutes of event
+/// time, by message template ([`template_of`]); then by `(timestamp, _seq)`. A search for a
+/// service's errors then reads a few adjacent pages instead of some of every page, and lines
+/// of one template sit together for the compressor (docs/format.md, "Rows"); page statistics
+/// still prune time ranges to the ten minutes around them. Not `by_template`, each cluster is
+/// in time order: whole-second timestamps in time order take almost no room, and plain-text
+/// lines, which begin with their time, compress better in it.
+fn row_order(batches: &[&RecordBatch], by_template: bool) -> Vec<(usize, usize)> {
     let column = |b: &RecordBatch, name: &str| {
         b.column_by_name(name)
             .expect("log schema")
@@ -266,16 +316,18 @@ fn row_order(batches: &[&RecordBatch]) -> Vec<(usize, usize)> {
         std::collections::HashMap::new();
     let services: Vec<_> = batches.iter().map(|b| column(b, schema::SERVICE)).collect();
     let levels: Vec<_> = batches.iter().map(|b| column(b, schema::LEVEL)).collect();
+    let messages: Vec<_> = batches.iter().map(|b| column(b, schema::MESSAGE)).collect();
     let total = batches.iter().map(|b| b.num_rows()).sum();
-    // (cluster, timestamp, _seq, batch, row)
+    // (cluster, timestamp, _seq, batch, row) and, in the same order, each row's template.
     let mut keys: Vec<(u32, i64, u64, u32, u32)> = Vec::with_capacity(total);
+    let mut templates: Vec<Vec<u32>> = Vec::with_capacity(batches.len());
     for (b, batch) in batches.iter().enumerate() {
         let ts = batch.column(0).as_primitive::<TimestampNanosecondType>();
         let seq = batch
             .column_by_name(schema::SEQ)
             .expect("log schema")
             .as_primitive::<UInt64Type>();
-        let (service, level) = (&services[b], &levels[b]);
+        let (service, level, message) = (&services[b], &levels[b], &messages[b]);
         let mut last: Option<(Cluster<'_>, u32)> = None;
         for row in 0..batch.num_rows() {
             let key = (
@@ -293,6 +345,13 @@ fn row_order(batches: &[&RecordBatch]) -> Vec<(usize, usize)> {
             };
             keys.push((cluster, ts.value(row), seq.value(row), b as u32, row as u32));
         }
+        if by_template {
+            templates.push(
+                (0..batch.num_rows())
+                    .map(|row| template_of(message.value(row).as_bytes()))
+                    .collect(),
+            );
+        }
     }
     // Rank the clusters, then sort the rows by rank: one small sort of strings, one of integers.
     let mut named: Vec<(Cluster<'_>, u32)> = clusters.into_iter().collect();
@@ -308,17 +367,59 @@ fn row_order(batches: &[&RecordBatch]) -> Vec<(usize, usize)> {
     // memtable groups each request's rows by service and level, so a flush's rows are a few
     // hundred such runs.
     keys.sort();
-    keys.into_iter()
-        .map(|(_, _, _, b, row)| (b as usize, row as usize))
-        .collect()
+    if !by_template {
+        return keys
+            .into_iter()
+            .map(|(.., b, row)| (b as usize, row as usize))
+            .collect();
+    }
+    // Then a stable counting sort by (cluster, ten minutes, template), which keeps each group's
+    // rows in (timestamp, _seq) order: a few thousand groups, one hash look-up a row.
+    type Group = (u32, i64, u32);
+    let mut groups: HashMap<Group, u32, foldhash::fast::FixedState> = HashMap::default();
+    let mut group_of = Vec::with_capacity(keys.len());
+    let mut named_groups: Vec<Group> = Vec::new();
+    for &(cluster, time, _, b, row) in &keys {
+        let group = (
+            cluster,
+            time.div_euclid(TEMPLATE_BUCKET_NS),
+            templates[b as usize][row as usize],
+        );
+        let id = *groups.entry(group).or_insert_with(|| {
+            named_groups.push(group);
+            named_groups.len() as u32 - 1
+        });
+        group_of.push(id);
+    }
+    let mut by_key: Vec<u32> = (0..named_groups.len() as u32).collect();
+    by_key.sort_unstable_by_key(|&g| named_groups[g as usize]);
+    // Start of each group's rows in the output.
+    let mut start = vec![0usize; named_groups.len()];
+    for &g in &group_of {
+        start[g as usize] += 1;
+    }
+    let mut next = 0;
+    for &g in &by_key {
+        let count = start[g as usize];
+        start[g as usize] = next;
+        next += count;
+    }
+    let mut order = vec![(0usize, 0usize); keys.len()];
+    for (&(.., b, row), &g) in keys.iter().zip(&group_of) {
+        order[start[g as usize]] = (b as usize, row as usize);
+        start[g as usize] += 1;
+    }
+    order
 }
 
-/// Sorts rows into the order a segment stores them in ([`ROW_ORDER`]).
+/// Sorts rows into the order a segment stores them in ([`ROW_ORDER`] or
+/// [`ROW_ORDER_BY_TEMPLATE`]).
 ///
 /// Gathered with `interleave`, which sizes each output buffer before copying: `take` grows the
 /// attribute map's buffers by doubling.
 pub fn sort_for_segment(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
-    arrow::compute::interleave_record_batch(&[batch], &row_order(&[batch]))
+    let by_template = !timestamps_are_whole_seconds(&[batch]);
+    arrow::compute::interleave_record_batch(&[batch], &row_order(&[batch], by_template))
 }
 
 /// The columns of one batch the index reads.
@@ -515,7 +616,15 @@ fn writer_properties(
             KeyValue::new(footer_keys::TENANT.into(), labels.tenant.clone()),
             KeyValue::new(footer_keys::STREAM.into(), labels.stream.clone()),
             KeyValue::new(footer_keys::PARTITION.into(), labels.partition.clone()),
-            KeyValue::new(footer_keys::ROW_ORDER.into(), ROW_ORDER.to_string()),
+            KeyValue::new(
+                footer_keys::ROW_ORDER.into(),
+                if choices.whole_seconds {
+                    ROW_ORDER
+                } else {
+                    ROW_ORDER_BY_TEMPLATE
+                }
+                .to_string(),
+            ),
         ]));
     // Integers increasing within each cluster: delta encoding beats dictionaries.
     for column in [schema::TIMESTAMP, schema::OBSERVED_TIMESTAMP, schema::SEQ] {
@@ -623,7 +732,7 @@ fn write_file(
     let started = std::time::Instant::now();
     let choices = DataChoices {
         trace_dictionary: trace_ids_repeat(rows.batches),
-        whole_seconds: timestamps_are_whole_seconds(rows.batches),
+        whole_seconds: rows.whole_seconds,
     };
     let mut shreds = ShredPlan::choose(rows.batches);
     if let SegmentCompression::Zstd { level } = options.compression {
@@ -800,5 +909,107 @@ impl<W: Write> Write for HashingWriter<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::LogRecord;
+
+    #[test]
+    fn a_template_is_the_message_with_its_numbers_and_ids_masked() {
+        let t = |m: &str| template_of(m.as_bytes());
+        assert_eq!(
+            t("order 4912601 created for user u-249 total=658.42"),
+            t("order 17 created for user u-5 total=1.00")
+        );
+        assert_eq!(
+            t("GET /api/v1/users/1144511 200"),
+            t("GET /api/v1/users/7 404")
+        );
+        assert_eq!(
+            t("request_id=req-a4a14060d8"),
+            t("request_id=req-0c9f3e2b1a")
+        );
+        assert_ne!(t("cache hit for key"), t("cache miss for key"));
+        assert_ne!(t("user 5 logged in"), t("user 5 logged out"));
+        // Only the first TEMPLATE_PREFIX_BYTES bytes count.
+        let long = "x".repeat(TEMPLATE_PREFIX_BYTES);
+        assert_eq!(
+            t(&format!("{long} tail one")),
+            t(&format!("{long} tail two"))
+        );
+    }
+
+    /// Rows of one cluster, alternating two templates, `step_ns` apart.
+    fn alternating(step_ns: i64) -> RecordBatch {
+        let records: Vec<LogRecord> = (0..40)
+            .map(|i| LogRecord {
+                timestamp: Some(1_700_000_000_000_000_000 + i * step_ns),
+                service: Some("api".into()),
+                level: Some("INFO".into()),
+                message: if i % 2 == 0 {
+                    format!("GET /users/{i} 200")
+                } else {
+                    format!("cache hit for key {i}")
+                },
+                ..Default::default()
+            })
+            .collect();
+        crate::schema::batch_from_records(&records, 1, 0)
+    }
+
+    fn messages(batch: &RecordBatch) -> Vec<String> {
+        let sorted = sort_for_segment(batch).unwrap();
+        let column = sorted
+            .column_by_name(schema::MESSAGE)
+            .unwrap()
+            .as_string::<i32>();
+        column.iter().map(|m| m.unwrap().to_owned()).collect()
+    }
+
+    #[test]
+    fn rows_of_one_template_sit_together_unless_times_are_whole_seconds() {
+        // Milliseconds apart: grouped by template, each group in time order.
+        let grouped = messages(&alternating(1_000_000));
+        let first_kind = grouped[0].starts_with("GET");
+        assert!(
+            grouped[..20]
+                .iter()
+                .all(|m| m.starts_with("GET") == first_kind)
+        );
+        assert!(
+            grouped[20..]
+                .iter()
+                .all(|m| m.starts_with("GET") != first_kind)
+        );
+        let numbers = |ms: &[String]| -> Vec<u32> {
+            ms.iter()
+                .map(|m| {
+                    m.split(' ')
+                        .find_map(|w| w.rsplit('/').next()?.parse().ok())
+                        .unwrap()
+                })
+                .collect()
+        };
+        assert!(numbers(&grouped[..20]).is_sorted());
+        assert!(numbers(&grouped[20..]).is_sorted());
+        // Whole seconds apart: time order.
+        let timed = messages(&alternating(1_000_000_000));
+        assert!(
+            timed
+                .iter()
+                .enumerate()
+                .all(|(i, m)| m.starts_with("GET") == (i % 2 == 0))
+        );
+        // Ten minutes of event time bound a group: rows an hour apart stay in time order.
+        let hours = messages(&alternating(3_600_000_000_001));
+        assert!(
+            hours
+                .iter()
+                .enumerate()
+                .all(|(i, m)| m.starts_with("GET") == (i % 2 == 0))
+        );
     }
 }
