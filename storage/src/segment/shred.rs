@@ -102,7 +102,7 @@ impl ValueLayout {
         level: ValueLevel::Segment,
     };
 
-    /// Every layout, the [`ValueLevel::Tight`] ones last.
+    /// Every layout.
     const ALL: [ValueLayout; 9] = {
         use ValueEncoding::*;
         use ValueLevel::*;
@@ -327,11 +327,14 @@ impl ShredPlan {
                 }
                 (compressed, layout)
             });
-            let smallest = |sizes: &[(usize, ValueLayout)]| {
-                sizes.iter().copied().min_by_key(|(size, _)| *size)
+            let smallest = |tight: bool| {
+                sizes
+                    .iter()
+                    .copied()
+                    .filter(|(_, l)| (l.level == ValueLevel::Tight) == tight)
+                    .min_by_key(|(size, _)| *size)
             };
-            let (cheap, tight) = sizes.split_at(6);
-            let best = match (smallest(cheap), smallest(tight)) {
+            let best = match (smallest(false), smallest(true)) {
                 (Some((cheap_size, cheap)), Some((tight_size, tight))) => {
                     let saved = cheap_size.saturating_sub(tight_size);
                     if saved * 100 >= cheap_size * TIGHT_MIN_SAVING_PERCENT && tight_size > 0 {
