@@ -376,7 +376,8 @@ fn row_order(batches: &[&RecordBatch], by_template: bool) -> Vec<(usize, usize)>
     // Then a stable counting sort by (cluster, ten minutes, template), which keeps each group's
     // rows in (timestamp, _seq) order: a few thousand groups, one hash look-up a row.
     type Group = (u32, i64, u32);
-    let mut groups: HashMap<Group, u32, foldhash::fast::FixedState> = HashMap::default();
+    // Seeded per process: the templates come from the senders' messages.
+    let mut groups: HashMap<Group, u32, foldhash::fast::RandomState> = HashMap::default();
     let mut group_of = Vec::with_capacity(keys.len());
     let mut named_groups: Vec<Group> = Vec::new();
     for &(cluster, time, _, b, row) in &keys {
