@@ -139,7 +139,9 @@ fn group(seen: &mut [Occurrence], arena: &[u8]) -> Vec<std::ops::Range<usize>> {
         }
         if end - i > 1 && {
             let first = bytes(&seen[i]);
-            seen[i + 1..end].iter().any(|o| bytes(o) != first)
+            seen[i + 1..end]
+                .iter()
+                .any(|o| !same_bytes(bytes(o), first))
         } {
             seen[i..end].sort_by(|a, b| bytes(a).cmp(bytes(b)).then(a.block.cmp(&b.block)));
             collided.push(i..end);
@@ -167,7 +169,7 @@ fn terms<'a>(
         let mut end = i + 1;
         while end < seen.len()
             && seen[end].key == key
-            && (!split || bytes(&seen[end]) == bytes(&seen[i]))
+            && (!split || same_bytes(bytes(&seen[end]), bytes(&seen[i])))
         {
             end += 1;
         }
