@@ -280,10 +280,11 @@ fn table_hash(key: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// `a == b`, inlined for the short terms the builder compares for every repeated term (a call to
-/// `memcmp` cost more than the comparison). The lengths are equal whenever the keys are.
+/// `a == b`, inlined for the short terms the builder compares for every repeated term, and the
+/// attribute keys compared with the row before's (a call to `memcmp` cost more than the
+/// comparison).
 #[inline]
-pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -414,7 +415,7 @@ impl TermIndexBuilder {
     /// The id of `name`, the field at `position` in the row, through the memo of that position.
     fn field_id_at(&mut self, position: usize, name: &[u8]) -> u16 {
         if let Some((memo, id)) = self.field_memo.get(position)
-            && memo.as_slice() == name
+            && same_bytes(memo, name)
         {
             return *id;
         }

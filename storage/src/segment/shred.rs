@@ -451,7 +451,7 @@ impl<'a, T: Copy> PositionCache<'a, T> {
     /// the previous row's if it had the same key there, else `look_up(key)`.
     fn get(&mut self, position: usize, key: &'a str, look_up: impl FnOnce(&'a str) -> T) -> T {
         match self.last.get(position) {
-            Some(&(k, value)) if k == key => value,
+            Some(&(k, value)) if crate::index::same_bytes(k.as_bytes(), key.as_bytes()) => value,
             _ => {
                 let value = look_up(key);
                 if position < self.last.len() {
