@@ -6,8 +6,8 @@ mod postings;
 mod reader;
 mod rice;
 
-pub use builder::{IndexStats, TermIndexBuilder};
 pub(crate) use builder::same_bytes;
+pub use builder::{IndexStats, TermIndexBuilder};
 pub use postings::{decode_postings, encode_postings};
 pub use reader::{BlockEntry, FieldEntry, FilterEntry, FilterPartition, IndexDirectory, TermBlock};
 

@@ -149,8 +149,7 @@ impl SegmentWriter {
         }
         let started = std::time::Instant::now();
         let batches: Vec<&RecordBatch> = self.batches.iter().collect();
-        let whole_seconds = timestamps_are_whole_seconds(&batches);
-        let order = row_order(&batches, !whole_seconds);
+        let (order, whole_seconds) = row_order(&batches);
         let sorted = started.elapsed();
         let rows = SortedRows {
             batches: &batches,
@@ -304,8 +303,11 @@ type Cluster<'a> = (Option<&'a str>, Option<&'a str>);
 /// of one template sit together for the compressor (docs/format.md, "Rows"); page statistics
 /// still prune time ranges to the ten minutes around them. Not `by_template`, each cluster is
 /// in time order: whole-second timestamps in time order take almost no room, and plain-text
-/// lines, which begin with their time, compress better in it.
-fn row_order(batches: &[&RecordBatch], by_template: bool) -> Vec<(usize, usize)> {
+/// lines, which begin with their time, compress better in it. Rows are `by_template` unless
+/// [`timestamps_are_whole_seconds`], which is returned with the order.
+fn row_order(batches: &[&RecordBatch]) -> (Vec<(usize, usize)>, bool) {
+    let whole_seconds = timestamps_are_whole_seconds(batches);
+    let by_template = !whole_seconds;
     let column = |b: &RecordBatch, name: &str| {
         b.column_by_name(name)
             .expect("log schema")
@@ -368,10 +370,11 @@ fn row_order(batches: &[&RecordBatch], by_template: bool) -> Vec<(usize, usize)>
     // hundred such runs.
     keys.sort();
     if !by_template {
-        return keys
+        let order = keys
             .into_iter()
             .map(|(.., b, row)| (b as usize, row as usize))
             .collect();
+        return (order, whole_seconds);
     }
     // Then a stable counting sort by (cluster, ten minutes, template), which keeps each group's
     // rows in (timestamp, _seq) order: a few thousand groups, one hash look-up a row.
@@ -410,7 +413,7 @@ fn row_order(batches: &[&RecordBatch], by_template: bool) -> Vec<(usize, usize)>
         order[start[g as usize]] = (b as usize, row as usize);
         start[g as usize] += 1;
     }
-    order
+    (order, whole_seconds)
 }
 
 /// Sorts rows into the order a segment stores them in ([`ROW_ORDER`] or
@@ -419,8 +422,7 @@ fn row_order(batches: &[&RecordBatch], by_template: bool) -> Vec<(usize, usize)>
 /// Gathered with `interleave`, which sizes each output buffer before copying: `take` grows the
 /// attribute map's buffers by doubling.
 pub fn sort_for_segment(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let by_template = !timestamps_are_whole_seconds(&[batch]);
-    arrow::compute::interleave_record_batch(&[batch], &row_order(&[batch], by_template))
+    arrow::compute::interleave_record_batch(&[batch], &row_order(&[batch]).0)
 }
 
 /// The columns of one batch the index reads.
