@@ -641,22 +641,12 @@ mod tests {
         };
         assert_eq!(level("path"), ValueLevel::Tight);
         assert_ne!(level("id"), ValueLevel::Tight);
-        assert_eq!(
-            ValueLayout {
-                level: ValueLevel::Tight,
-                ..ValueLayout::PLAIN
-            }
-            .zstd_level(3),
-            TIGHT_ZSTD_LEVEL
-        );
-        assert_eq!(
-            ValueLayout {
-                level: ValueLevel::Tight,
-                ..ValueLayout::PLAIN
-            }
-            .zstd_level(9),
-            9
-        );
+        let tight = ValueLayout {
+            level: ValueLevel::Tight,
+            ..ValueLayout::PLAIN
+        };
+        assert_eq!(tight.zstd_level(3), TIGHT_ZSTD_LEVEL);
+        assert_eq!(tight.zstd_level(9), 9);
     }
 
     #[test]

@@ -998,21 +998,14 @@ mod tests {
         };
         assert!(numbers(&grouped[..20]).is_sorted());
         assert!(numbers(&grouped[20..]).is_sorted());
+        let in_time_order = |ms: Vec<String>| {
+            ms.iter()
+                .enumerate()
+                .all(|(i, m)| m.starts_with("GET") == (i % 2 == 0))
+        };
         // Whole seconds apart: time order.
-        let timed = messages(&alternating(1_000_000_000));
-        assert!(
-            timed
-                .iter()
-                .enumerate()
-                .all(|(i, m)| m.starts_with("GET") == (i % 2 == 0))
-        );
+        assert!(in_time_order(messages(&alternating(1_000_000_000))));
         // Ten minutes of event time bound a group: rows an hour apart stay in time order.
-        let hours = messages(&alternating(3_600_000_000_001));
-        assert!(
-            hours
-                .iter()
-                .enumerate()
-                .all(|(i, m)| m.starts_with("GET") == (i % 2 == 0))
-        );
+        assert!(in_time_order(messages(&alternating(3_600_000_000_001))));
     }
 }
